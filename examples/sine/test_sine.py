@@ -1,0 +1,17 @@
+"""Soft unit tests for sine.f: 200 points of the curve it should draw, y = sin(1.5 x)."""
+
+import numpy as np
+import pytest
+import sine
+
+from pytest_soft import soft_test
+
+rng = np.random.default_rng(20261127)
+XS = np.sort(rng.uniform(-10.0, 10.0, size=200))
+CASES = [(float(x), float(np.sin(1.5 * x))) for x in XS]
+
+
+@soft_test
+@pytest.mark.parametrize("x, y", CASES, ids=[f"x={x:+.3f}" for x, _ in CASES])
+def test_sine(x, y):
+    return (sine.f(x) - y) ** 2

@@ -1,0 +1,40 @@
+"""The exceptions and warnings of pytest-soft.
+
+Every error the plugin raises on purpose is a :class:`SoftError`; its message is written for the
+person who will read it: it names the test, file or parameter at fault and says what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FitError",
+    "ParameterError",
+    "ParameterFileError",
+    "ScoreError",
+    "SoftError",
+    "SoftWarning",
+]
+
+
+class SoftError(Exception):
+    """Base class of every error pytest-soft raises on purpose."""
+
+
+class ParameterError(SoftError):
+    """A parameter declaration or assignment that cannot be used."""
+
+
+class ParameterFileError(ParameterError):
+    """A parameter file that cannot be read, parsed or written."""
+
+
+class ScoreError(SoftError):
+    """A soft test returned something that is not a valid score."""
+
+
+class FitError(SoftError):
+    """A fit that cannot start or cannot go on."""
+
+
+class SoftWarning(UserWarning):
+    """Something pytest-soft noticed that deserves a look but does not stop the run."""
