@@ -34,8 +34,9 @@ class SoftSpec:
 
 
 def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
-        hasattr(value, "__float__") and hasattr(value, "dtype")
+    if isinstance(value, bool) or (
+        not isinstance(value, (int, float))
+        and not (hasattr(value, "__float__") and hasattr(value, "dtype"))
     ):
         raise SoftError(f"soft_test: {name} must be a real number, got {value!r}.")
     number = float(value)

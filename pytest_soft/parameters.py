@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +40,7 @@ FORMAT_NAME = "pytest-soft parameters"
 FORMAT_VERSION = 1
 SUFFIX = ".params.json"
 
-Value = Union[float, np.ndarray]
+Value = float | np.ndarray
 
 # Names of the group's own methods and properties, which a parameter cannot shadow.
 _RESERVED = frozenset({"save", "reload", "reset", "to_dict", "module", "path", "specs", "update"})
@@ -148,13 +148,17 @@ def _check_bounds(what: str, bounds: Any) -> tuple[float | None, float | None]:
             out.append(None)
             continue
         if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.number)):
-            raise ParameterError(f"{what}: the {side} bound must be a number or None; got {bound!r}.")
+            raise ParameterError(
+                f"{what}: the {side} bound must be a number or None; got {bound!r}."
+            )
         if math.isnan(float(bound)):
             raise ParameterError(f"{what}: the {side} bound is NaN; use None for no bound.")
         out.append(None if math.isinf(float(bound)) else float(bound))
     lower, upper = out
     if lower is not None and upper is not None and not lower < upper:
-        raise ParameterError(f"{what}: the lower bound {lower} is not below the upper bound {upper}.")
+        raise ParameterError(
+            f"{what}: the lower bound {lower} is not below the upper bound {upper}."
+        )
     return lower, upper
 
 
@@ -184,7 +188,9 @@ class Parameters:
         if frame.f_code.co_name == "<module>":
             module_globals[_DECLARED_BY] = frame.f_code
         if not declared:
-            raise ParameterError(f"module '{module}' declares a Parameters group with no parameters.")
+            raise ParameterError(
+                f"module '{module}' declares a Parameters group with no parameters."
+            )
 
         specs: dict[str, ParamSpec] = {}
         for name, raw in declared.items():
@@ -350,8 +356,19 @@ def _check_stored(path: Path, spec: ParamSpec, value: Any) -> Value:
             f"{where} is {value!r}, not a number or an array of numbers. Fix the entry, or "
             "delete it to start from the declared value."
         )
+    if not _numbers_only(value):
+        # numpy would quietly read "1", true and null inside a list as 1.0, 1.0 and nan.
+        raise ParameterFileError(
+            f"{where} holds something that is not a number (a string, true, false, null or an "
+            "object) in its array. Fix the entry, or delete it to start from the declared value."
+        )
     try:
         array = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise ParameterFileError(
+            f"{where} holds a number too large for a float. Fix the entry, or delete it to "
+            "start from the declared value."
+        ) from None
     except (ValueError, TypeError):
         raise ParameterFileError(
             f"{where} is not a number or a regular (rectangular) array of numbers. Fix the "
@@ -373,6 +390,18 @@ def _check_stored(path: Path, spec: ParamSpec, value: Any) -> Value:
         return float(array)
     array.setflags(write=False)
     return array
+
+
+def _numbers_only(value: Any) -> bool:
+    """Whether a JSON value is a number or nested lists of numbers (bool is not a number)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return False
+    return True
 
 
 def _plural(n: int, word: str) -> str:
@@ -426,7 +455,8 @@ def dumps_parameters(module: str, values: Mapping[str, Value]) -> str:
         array = np.asarray(value, dtype=np.float64)
         if not np.all(np.isfinite(array)):
             raise ParameterFileError(
-                f"refusing to write parameter '{module}.{name}': it is not finite ({_short(array)})."
+                f"refusing to write parameter '{module}.{name}': "
+                f"it is not finite ({_short(array)})."
             )
         text = _format_number(array) if array.ndim == 0 else _format_array(array, "    ")
         lines.append(f"    {json.dumps(name)}: {text}")
@@ -438,10 +468,6 @@ def dumps_parameters(module: str, values: Mapping[str, Value]) -> str:
         f'  "module": {json.dumps(module)},\n'
         '  "parameters": {\n' + body + "\n  }\n}\n"
     )
-
-
-def _reject_constant(token: str) -> float:
-    raise ValueError(f"{token} is not a number in this format")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -473,13 +499,13 @@ def load_parameter_file(path: str | Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ParameterFileError(
-            f"{path} is not UTF-8 text (byte {exc.start}). {advice}"
-        ) from None
+        raise ParameterFileError(f"{path} is not UTF-8 text (byte {exc.start}). {advice}") from None
     if not text.strip():
         raise ParameterFileError(f"{path} is empty. {advice}")
     try:
-        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        # NaN and Infinity are read as floats so that the check against the declaration
+        # rejects them with the name of the parameter that holds them.
+        data = json.loads(text, parse_constant=float, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise ParameterFileError(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). {advice}"

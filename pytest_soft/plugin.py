@@ -5,15 +5,24 @@ modules (parameters, scores, fit, report), which know nothing of pytest.
 
 from __future__ import annotations
 
+import argparse
+import functools
 import inspect
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from ._marker import MARKER, MARKER_HELP, SoftSpec, make_spec
 from .errors import SoftError
 from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult
+
+if TYPE_CHECKING:
+    from .fit import FitResult, Progress
 
 SPEC_KEY = pytest.StashKey["SoftSpec | SoftError"]()
 STATE_KEY = pytest.StashKey["SoftState"]()
@@ -31,19 +40,43 @@ class SoftState:
     """What the plugin knows about this run, kept on ``config.stash``."""
 
     results: dict[str, SoftResult] = field(default_factory=dict)
+    # While the fit records soft tests: node id -> a call of the test body with its fixtures.
+    capturing: dict[str, Callable[[], Any]] | None = None
+    fit: FitResult | None = None
+    fit_written: list[Path] = field(default_factory=list)
 
 
 # -- options ------------------------------------------------------------------------------------
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise pytest.UsageError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise pytest.UsageError(f"expected 0 or more, got {value}")
-    return value
+def _number(kind: Callable[[str], Any], check: Callable[[Any], bool], wanted: str):
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = wanted  # argparse names the type in some messages
+    return parse
+
+
+_positive_int = _number(int, lambda v: v >= 1, "a whole number of 1 or more")
+_non_negative_int = _number(int, lambda v: v >= 0, "a whole number of 0 or more")
+_any_int = _number(int, lambda v: True, "a whole number")
+_positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
+
+
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            "expected parameter names separated by commas, e.g. sine.omega,linear"
+        )
+    return names
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +87,94 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="soft_report",
         help="print the full table of soft scores at the end of the run: every soft test, "
         "worst first, with score, weight, weighted contribution, threshold and outcome.",
+    )
+    group.addoption(
+        "--fit",
+        action="store_true",
+        dest="soft_fit",
+        help="tune the parameters the selected soft tests read so that the suite loss is "
+        "smallest, write them beside their modules (when the loss improved), then run the "
+        "tests with them.",
+    )
+    group.addoption(
+        "--fit-params",
+        type=_name_list,
+        dest="soft_fit_params",
+        metavar="NAMES",
+        help="fit only these parameters: full names (sine.omega) or module names for a whole "
+        "group, separated by commas. Default: every parameter the selected soft tests read.",
+    )
+    group.addoption(
+        "--fit-method",
+        choices=["auto", "lsq", "lbfgs", "adam", "sgd"],
+        default="auto",
+        dest="soft_fit_method",
+        help="optimiser: auto (default; least squares when every score is 0 or more, else "
+        "L-BFGS-B), lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd.",
+    )
+    group.addoption(
+        "--fit-tol",
+        type=_positive_float,
+        default=1e-12,
+        dest="soft_fit_tol",
+        metavar="TOL",
+        help="convergence tolerance on the loss change, step and gradient (default 1e-12).",
+    )
+    group.addoption(
+        "--fit-max-iter",
+        type=_positive_int,
+        default=1000,
+        dest="soft_fit_max_iter",
+        metavar="N",
+        help="iteration limit of each start (default 1000).",
+    )
+    group.addoption(
+        "--fit-timeout",
+        type=_positive_float,
+        default=None,
+        dest="soft_fit_timeout",
+        metavar="SECONDS",
+        help="wall-time budget of the whole fit; the best parameters seen by then are kept.",
+    )
+    group.addoption(
+        "--fit-restarts",
+        type=_non_negative_int,
+        default=0,
+        dest="soft_fit_restarts",
+        metavar="N",
+        help="run N more starts drawn at random within the bounds (around the initial value "
+        "where unbounded); the best result wins (default 0).",
+    )
+    group.addoption(
+        "--fit-seed",
+        type=_any_int,
+        default=0,
+        dest="soft_fit_seed",
+        metavar="N",
+        help="seed for restarts, the hold-out split and the gradient check (default 0).",
+    )
+    group.addoption(
+        "--fit-lr",
+        type=_positive_float,
+        default=None,
+        dest="soft_fit_lr",
+        metavar="RATE",
+        help="learning rate of adam and sgd (default 0.01).",
+    )
+    group.addoption(
+        "--fit-holdout",
+        type=_fraction,
+        default=0.0,
+        dest="soft_fit_holdout",
+        metavar="FRACTION",
+        help="keep this share of the soft tests (drawn with --fit-seed) out of the fit and "
+        "report their loss separately, before and after.",
+    )
+    group.addoption(
+        "--fit-dry-run",
+        action="store_true",
+        dest="soft_fit_dry_run",
+        help="fit and run the tests with the tuned values, but write no parameter file.",
     )
     parser.addini(
         "soft_summary_worst",
@@ -66,7 +187,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[STATE_KEY] = SoftState()
     _ini_int(config, "soft_summary_worst")  # a bad value is reported now, not after the run
+    if config.option.soft_fit and _xdist_workers(config):
+        raise pytest.UsageError(
+            "--fit runs in one process: the fit needs every soft test in the process that "
+            "tunes the parameters. Drop -n (pytest-xdist) for the fit; a later plain run can "
+            "use -n again."
+        )
     config.pluginmanager.register(SoftSession(config), "soft-session")
+
+
+def _xdist_workers(config: pytest.Config) -> bool:
+    numprocesses = getattr(config.option, "numprocesses", None)
+    dist = getattr(config.option, "dist", "no")
+    return bool(numprocesses) or dist not in (None, "no")
 
 
 # -- collection and running ---------------------------------------------------------------------
@@ -107,9 +240,14 @@ def call_soft_test(item: pytest.Function) -> Any:
     """Call the test function with its fixture values and return what it returned."""
     function = item.obj
     if inspect.iscoroutinefunction(function):
-        pytest.fail(f"soft test {item.nodeid} is async; soft tests are plain functions.",
-                    pytrace=False)
+        pytest.fail(
+            f"soft test {item.nodeid} is async; soft tests are plain functions.", pytrace=False
+        )
     kwargs = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    capturing = item.config.stash[STATE_KEY].capturing
+    if capturing is not None:
+        # The fit calls the body again with the fixture values set up now, once for all steps.
+        capturing[item.nodeid] = functools.partial(function, **kwargs)
     return function(**kwargs)
 
 
@@ -173,6 +311,133 @@ class SoftSession:
         self.config = config
         self.state: SoftState = config.stash[STATE_KEY]
 
+    # -- the fit ----------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """With --fit: record the soft tests, fit, save; then let pytest run every test."""
+        config = self.config
+        if not config.option.soft_fit or config.option.collectonly:
+            return None
+        if session.testsfailed and not config.option.continue_on_collection_errors:
+            return None  # pytest's own loop reports the collection errors
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        items = [i for i in session.items if isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)]
+        if not items:
+            raise pytest.UsageError(
+                "--fit: no soft tests selected, so there is nothing to fit. Mark tests with "
+                "@soft_test, or check the paths, -k and -m you gave."
+            )
+        from .errors import FitError
+        from .fit import NothingToFit
+
+        try:
+            terms, skipped = self._record(items)
+            self._fit(terms, skipped, reporter)
+        except NothingToFit as exc:
+            raise pytest.UsageError(f"--fit: {exc}") from None
+        except FitError as exc:
+            self._write(reporter, "", None)
+            for line in str(exc).splitlines():
+                self._write(reporter, line, {"red": True, "bold": True})
+            pytest.exit(
+                "pytest-soft: the fit stopped (see above); no parameter file was written.",
+                returncode=pytest.ExitCode.TESTS_FAILED,
+            )
+        except KeyboardInterrupt:
+            self._write(reporter, "")
+            self._write(
+                reporter,
+                "fit interrupted: no parameter file was written.",
+                {"yellow": True, "bold": True},
+            )
+            raise
+        return None
+
+    def _write(self, reporter: Any, line: str, markup: dict[str, bool] | None = None) -> None:
+        if reporter is not None:
+            reporter.write_line(line, **(markup or {}))
+
+    def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str]]:
+        """Run each soft test once, quietly, to set up its fixtures and capture its body."""
+        from .fit import Term
+
+        state = self.state
+        state.capturing = {}
+        skipped = []
+        try:
+            for index, item in enumerate(items):
+                nextitem = items[index + 1] if index + 1 < len(items) else None
+                saved_properties = list(item.user_properties)
+                try:
+                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
+                finally:
+                    item.user_properties[:] = saved_properties
+                call = next((r for r in reports if r.when == "call"), None)
+                scored = call is not None and any(n == P_SCORE for n, _ in call.user_properties)
+                if not scored:
+                    state.capturing.pop(item.nodeid, None)
+                    skipped.append(item.nodeid)
+            captured = state.capturing
+        finally:
+            state.capturing = None
+        terms = []
+        for item in items:
+            body = captured.get(item.nodeid)
+            if body is None:
+                continue
+            spec = item.stash[SPEC_KEY]
+            assert isinstance(spec, SoftSpec)
+            terms.append(Term(item.nodeid, body, spec.weight, spec.threshold))
+        return terms, skipped
+
+    def _fit(self, terms: list[Any], skipped: list[str], reporter: Any) -> None:
+        from .fit import fit, split_holdout
+        from .report import render_fit
+
+        option = self.config.option
+        self._write(reporter, "")
+        if reporter is not None:
+            reporter.write_sep("=", "soft fit")
+        if skipped:
+            self._write(
+                reporter,
+                f"{len(skipped)} soft test(s) gave no score and are left out of the fit "
+                "(they fail in the run below): "
+                + ", ".join(skipped[:3])
+                + (" ..." if len(skipped) > 3 else ""),
+                {"yellow": True},
+            )
+        holdout: list[Any] = []
+        if option.soft_fit_holdout:
+            terms, holdout = split_holdout(terms, option.soft_fit_holdout, option.soft_fit_seed)
+        progress = _ProgressLine(reporter)
+        result = fit(
+            terms,
+            params=option.soft_fit_params,
+            method=option.soft_fit_method,
+            tol=option.soft_fit_tol,
+            max_iter=option.soft_fit_max_iter,
+            timeout=option.soft_fit_timeout,
+            restarts=option.soft_fit_restarts,
+            seed=option.soft_fit_seed,
+            lr=option.soft_fit_lr,
+            holdout=holdout,
+            progress=progress,
+        )
+        progress.done()
+        written: list[Path] = []
+        if result.improved:
+            groups = result.apply()
+            if not option.soft_fit_dry_run:
+                written = [group.save() for group in groups]
+        self.state.fit = result
+        self.state.fit_written = written
+        for line in render_fit(
+            result, written=written, dry_run=option.soft_fit_dry_run, root=self.config.rootpath
+        ):
+            self._write(reporter, line)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown" or report.skipped:
             return
@@ -206,11 +471,44 @@ class SoftSession:
         write = terminalreporter.write_line
         if self.config.option.soft_report:
             terminalreporter.write_sep("=", "soft report")
-            for line in render_table(results):
+            before = self.state.fit.scores_before if self.state.fit is not None else None
+            for line in render_table(results, before=before):
                 write(line)
         terminalreporter.write_sep("=", "soft scores")
         for line in render_summary(results, worst=_ini_int(self.config, "soft_summary_worst")):
             write(line)
+
+
+class _ProgressLine:
+    """The fit's progress: a live line on a terminal, a plain line every few seconds in logs."""
+
+    def __init__(self, reporter: Any, every: float = 2.0) -> None:
+        self.reporter = reporter
+        self.live = reporter is not None and reporter.isatty()
+        self.every = every
+        self.last = -float("inf")
+        self.shown = False
+
+    def __call__(self, p: Progress) -> None:
+        if self.reporter is None:
+            return
+        now = time.monotonic()
+        text = (
+            f"fit: start {p.start + 1}/{p.starts}  iteration {p.iteration}  loss {p.loss:.6g}  "
+            f"best {p.best_loss:.6g}  |gradient| {p.grad_norm:.3g}  {p.seconds:.1f}s"
+        )
+        if self.live:
+            if now - self.last >= 0.1:
+                self.reporter.rewrite(text)
+                self.last, self.shown = now, True
+        elif now - self.last >= self.every:
+            self.reporter.write_line(text)
+            self.last = now
+
+    def done(self) -> None:
+        if self.live and self.shown:
+            self.reporter.rewrite("")
+            self.reporter.write("\r")
 
 
 def _ini_int(config: pytest.Config, name: str) -> int:
@@ -218,7 +516,9 @@ def _ini_int(config: pytest.Config, name: str) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise pytest.UsageError(f"ini setting {name} must be a whole number, got {text!r}") from None
+        raise pytest.UsageError(
+            f"ini setting {name} must be a whole number, got {text!r}"
+        ) from None
     if value < 0:
         raise pytest.UsageError(f"ini setting {name} must be 0 or more, got {value}")
     return value

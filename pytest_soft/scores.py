@@ -39,9 +39,7 @@ def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."
-    return f"{text} ({type(value).__module__}.{type(value).__qualname__})".replace(
-        "builtins.", ""
-    )
+    return f"{text} ({type(value).__module__}.{type(value).__qualname__})".replace("builtins.", "")
 
 
 def check_score(value: Any, test: str) -> Score:
@@ -76,16 +74,19 @@ def check_score(value: Any, test: str) -> Score:
             "numpy array of per-case scores (np.array(...))."
         )
     if isinstance(raw, (int, float)):
-        total = float(raw)
+        try:
+            total = float(raw)
+        except OverflowError:  # an int beyond the range of a float
+            raise ScoreError(
+                f"{where} an int too large for a float; scores must be finite numbers."
+            ) from None
         cases = None
     elif isinstance(raw, (np.integer, np.floating)):
         total = float(raw)
         cases = None
     elif isinstance(raw, np.ndarray):
         if raw.dtype.kind not in "iuf":
-            raise ScoreError(
-                f"{where} an array of dtype {raw.dtype}; return real numbers (float)."
-            )
+            raise ScoreError(f"{where} an array of dtype {raw.dtype}; return real numbers (float).")
         if raw.ndim == 0:
             total, cases = float(raw), None
         elif raw.ndim == 1:
@@ -95,10 +96,17 @@ def check_score(value: Any, test: str) -> Score:
             if not finite.all():
                 bad = int(np.flatnonzero(~finite)[0])
                 raise ScoreError(
-                    f"{where} a non-finite per-case score ({raw[bad]!r} at case {bad} of "
+                    f"{where} a non-finite per-case score ({float(raw[bad])!r} at case {bad} of "
                     f"{raw.size}); scores must be finite numbers."
                 )
-            total, cases = math.fsum(raw.tolist()), int(raw.size)
+            try:
+                total = math.fsum(raw.tolist())
+            except OverflowError:  # every case finite, but their sum is beyond a float
+                raise ScoreError(
+                    f"{where} {raw.size} per-case scores whose sum is too large for a float; "
+                    "scores must be finite numbers."
+                ) from None
+            cases = int(raw.size)
         else:
             raise ScoreError(
                 f"{where} an array of shape {raw.shape}; return a scalar or a 1-d array of "

@@ -1,0 +1,910 @@
+"""The fit engine: soft tests become a differentiable loss of the parameters, and an optimiser
+tunes the parameters until the loss converges.
+
+No pytest here. A :class:`Term` is anything that computes a score by reading parameters at call
+time; :func:`fit` evaluates the terms with values substituted into the parameter groups,
+differentiates them with autograd, and returns a :class:`FitResult`. The pytest plugin builds
+terms from soft tests; a script or notebook can build them by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import FitError, SoftWarning
+from .parameters import Parameters, ParamSpec, record_reads
+
+__all__ = [
+    "METHODS",
+    "FitResult",
+    "NothingToFit",
+    "ParamChange",
+    "Progress",
+    "Term",
+    "TracingError",
+    "fit",
+    "improved_enough",
+    "split_holdout",
+]
+
+METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd")
+
+#: A fit result is written only when it lowers the loss by more than this share of the loss
+#: before the fit, and by more than MIN_IMPROVEMENT_ABS; anything less is rounding noise.
+MIN_IMPROVEMENT_REL = 1e-9
+MIN_IMPROVEMENT_ABS = 1e-24
+
+DEFAULT_TOL = 1e-12
+DEFAULT_MAX_ITER = 1000
+DEFAULT_LR = {"adam": 0.01, "sgd": 0.01}
+
+
+class NothingToFit(FitError):
+    """The selection gives the fit nothing to do (no soft tests, or no parameters they read)."""
+
+
+class TracingError(FitError):
+    """The implementation cannot be differentiated by autograd as written."""
+
+
+@dataclass
+class Term:
+    """One soft test as the fit sees it: ``score()`` computes its score (a scalar or a 1-d array
+    of per-case scores) reading parameters at call time; ``weight`` scales it in the loss.
+    """
+
+    name: str
+    score: Callable[[], Any]
+    weight: float = 1.0
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One optimiser iteration, as passed to the progress callback."""
+
+    start: int
+    starts: int
+    iteration: int
+    loss: float
+    best_loss: float
+    grad_norm: float
+    seconds: float
+
+
+@dataclass
+class ParamChange:
+    full_name: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class FitResult:
+    """What a fit did. The parameter groups are left as they were; call :meth:`apply` to put the
+    tuned values in (and ``group.save()`` to write them).
+    """
+
+    method: str
+    terms: int
+    cases: int
+    parameters: list[ParamChange]
+    scalars: int
+    loss_before: float
+    loss_after: float
+    iterations: int
+    loss_evaluations: int
+    gradient_evaluations: int
+    seconds: float
+    stop_reason: str
+    converged: bool
+    history: list[float]
+    starts: int
+    starts_run: int
+    starts_at_best: int
+    best_start: int
+    holdout_terms: int = 0
+    holdout_before: float | None = None
+    holdout_after: float | None = None
+    scores_before: dict[str, float] = field(default_factory=dict)
+    scores_after: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def improved(self) -> bool:
+        """Whether the loss fell by more than rounding noise (see :func:`improved_enough`)."""
+        return improved_enough(self.loss_before, self.loss_after)
+
+    @property
+    def groups(self) -> list[Parameters]:
+        return list(self._assignments)
+
+    def apply(self) -> list[Parameters]:
+        """Put the tuned values into their parameter groups; return the groups changed."""
+        for group, values in self._assignments.items():
+            group.update(values)
+        return self.groups
+
+
+def improved_enough(before: float, after: float) -> bool:
+    """True when ``after`` is below ``before`` by more than rounding noise."""
+    margin = max(MIN_IMPROVEMENT_REL * abs(before), MIN_IMPROVEMENT_ABS)
+    return after < before - margin
+
+
+def split_holdout(
+    terms: Sequence[Term], fraction: float, seed: int
+) -> tuple[list[Term], list[Term]]:
+    """Keep a seeded, random ``fraction`` of the terms out of the fit: (train, held out)."""
+    if not 0.0 <= fraction < 1.0:
+        raise FitError(f"the hold-out fraction must be at least 0 and below 1, got {fraction!r}.")
+    n_out = round(len(terms) * fraction)
+    if fraction > 0 and n_out == 0 and len(terms) > 1:
+        n_out = 1
+    if n_out >= len(terms):
+        n_out = len(terms) - 1
+    order = np.random.default_rng(seed).permutation(len(terms))
+    out = set(order[:n_out].tolist())
+    train = [t for i, t in enumerate(terms) if i not in out]
+    held = [t for i, t in enumerate(terms) if i in out]
+    return train, held
+
+
+# -- the problem: parameters flattened into one vector --------------------------------------
+
+
+@dataclass(frozen=True)
+class _Slot:
+    group: Parameters
+    spec: ParamSpec
+    start: int
+    stop: int
+
+
+class _Problem:
+    """The fitted parameters laid out in one flat vector, and the terms evaluated on it."""
+
+    def __init__(self, terms: Sequence[Term], slots: list[_Slot]):
+        self.terms = list(terms)
+        self.slots = slots
+        self.size = slots[-1].stop if slots else 0
+        self.lower = np.full(self.size, -np.inf)
+        self.upper = np.full(self.size, np.inf)
+        for slot in slots:
+            if slot.spec.lower is not None:
+                self.lower[slot.start : slot.stop] = slot.spec.lower
+            if slot.spec.upper is not None:
+                self.upper[slot.start : slot.stop] = slot.spec.upper
+        self.weights = np.array([t.weight for t in self.terms], dtype=float)
+        self.loss_evaluations = 0
+        self.gradient_evaluations = 0
+
+    # values in and out of the groups
+
+    def current(self) -> np.ndarray:
+        x = np.empty(self.size)
+        for slot in self.slots:
+            x[slot.start : slot.stop] = np.ravel(slot.group.to_dict()[slot.spec.name])
+        return x
+
+    def assignments(self, x: np.ndarray) -> dict[Parameters, dict[str, Any]]:
+        out: dict[Parameters, dict[str, Any]] = {}
+        for slot in self.slots:
+            chunk = x[slot.start : slot.stop]
+            value = (
+                float(chunk[0])
+                if slot.spec.shape == ()
+                else np.array(chunk).reshape(slot.spec.shape)
+            )
+            out.setdefault(slot.group, {})[slot.spec.name] = value
+        return out
+
+    @contextlib.contextmanager
+    def bound(self, x: Any) -> Iterator[None]:
+        """Substitute x (plain or traced) for the fitted parameters inside the block."""
+        overrides: dict[Parameters, dict[str, Any]] = {}
+        for slot in self.slots:
+            chunk = x[slot.start : slot.stop]
+            value = chunk[0] if slot.spec.shape == () else _reshape(chunk, slot.spec.shape)
+            overrides.setdefault(slot.group, {})[slot.spec.name] = value
+        saved = {group: group.__dict__["_overrides"] for group in overrides}
+        try:
+            for group, values in overrides.items():
+                group.__dict__["_overrides"] = values
+            yield
+        finally:
+            for group, previous in saved.items():
+                group.__dict__["_overrides"] = previous
+
+    # evaluation
+
+    def scores(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> list[np.ndarray]:
+        """Per-case scores of every term at x, as 1-d arrays (plain evaluation, no tracing)."""
+        self.loss_evaluations += 1
+        out = []
+        with self.bound(x):
+            for term in self.terms if terms is None else terms:
+                out.append(_score_vector(term, term.score()))
+        return out
+
+    def loss(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> float:
+        chosen = self.terms if terms is None else terms
+        per_term = self.scores(x, chosen)
+        return math.fsum(t.weight * float(np.sum(s)) for t, s in zip(chosen, per_term))
+
+    def jacobians(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per term: per-case scores (n,) and their Jacobian (n, size), from autograd."""
+        from autograd import make_jvp, make_vjp
+
+        self.gradient_evaluations += 1
+        values, jacs = [], []
+        for term in self.terms:
+
+            def traced(xx: Any, term: Term = term) -> Any:
+                with self.bound(xx):
+                    return _traced_vector(term, term.score())
+
+            try:
+                with warnings.catch_warnings():
+                    # autograd warns when a score does not depend on the parameters; a fit
+                    # reports that itself, per parameter.
+                    warnings.simplefilter("ignore", UserWarning)
+                    vjp, value = make_vjp(traced)(x)
+                    value = np.asarray(value, dtype=float)
+                    n = value.shape[0]
+                    if n <= self.size:
+                        jac = np.stack([vjp(e) for e in np.eye(n)])
+                    else:
+                        try:
+                            jvp = make_jvp(traced)(x)
+                            jac = np.stack([jvp(e)[1] for e in np.eye(self.size)], axis=1)
+                        except NotImplementedError:
+                            jac = np.stack([vjp(e) for e in np.eye(n)])
+            except FitError:
+                raise
+            except Exception as exc:
+                raise TracingError(_tracing_message(term, exc)) from exc
+            values.append(value)
+            jacs.append(np.asarray(jac, dtype=float).reshape(n, self.size))
+        return values, jacs
+
+
+def _reshape(chunk: Any, shape: tuple[int, ...]) -> Any:
+    import autograd.numpy as anp
+
+    return anp.reshape(chunk, shape)
+
+
+def _score_vector(term: Term, value: Any) -> np.ndarray:
+    from .scores import check_score
+
+    check_score(value, term.name)
+    return np.atleast_1d(np.asarray(value, dtype=float))
+
+
+def _traced_vector(term: Term, value: Any) -> Any:
+    import autograd.numpy as anp
+    from autograd.tracer import getval
+
+    from .scores import check_score
+
+    check_score(value, term.name)
+    if np.ndim(getval(value)) == 0:
+        return anp.reshape(value, (1,))
+    return value
+
+
+_HINTS = [
+    (
+        re.compile(r"(float|int)\(\) argument must be .*ArrayBox"),
+        "it converts a parameter value with float() or int(); keep values as arrays "
+        "(autograd.numpy functions accept them directly)",
+    ),
+    (
+        re.compile(r"must be real number, not ArrayBox"),
+        "it calls a function of the math module on a parameter value; use the autograd.numpy "
+        "function instead (np.sin, np.exp, ...)",
+    ),
+    (
+        re.compile(r"VJP of asarray"),
+        "it calls np.asarray on a parameter value; use np.array(...) or leave the value as it is",
+    ),
+    (
+        re.compile(r"setting an array element with a sequence"),
+        "it assigns a parameter-dependent value into an array in place (a[i] = ...); build the "
+        "array with np.stack, np.concatenate or np.where instead",
+    ),
+    (
+        re.compile(r"'ArrayBox' object has no attribute '(\w+)'"),
+        "it calls a method on a parameter value that autograd does not provide; call the "
+        "autograd.numpy function instead (np.dot(a, b) for a.dot(b))",
+    ),
+]
+
+
+def _user_frame(exc: BaseException) -> str:
+    """The deepest traceback frame outside autograd, numpy and pytest-soft, as file:line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        path = frame.filename.replace("\\", "/")
+        if any(part in path for part in ("/autograd/", "/numpy/", "/pytest_soft/")):
+            continue
+        return f"{frame.filename}:{frame.lineno} ({frame.line})"
+    return ""
+
+
+def _tracing_message(term: Term, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    hint = next((h for pattern, h in _HINTS if pattern.search(str(exc))), None)
+    where = _user_frame(exc)
+    lines = [
+        f"soft test {term.name}: autograd cannot differentiate the implementation: {text}",
+    ]
+    if where:
+        lines.append(f"  at {where}")
+    if hint:
+        lines.append(f"  Most likely {hint}.")
+    lines.append(
+        "  Write the implementation with autograd.numpy (import autograd.numpy as np): no "
+        "float()/int() of parameter values, no math.* functions, no in-place assignment into "
+        "arrays, np.dot(a, b) rather than a.dot(b)."
+    )
+    return "\n".join(lines)
+
+
+# -- choosing what to fit ---------------------------------------------------------------------
+
+
+def _initial_reads(terms: Sequence[Term]) -> tuple[list[np.ndarray], set[tuple[Parameters, str]]]:
+    values, reads = [], set()
+    for term in terms:
+        with record_reads() as seen:
+            try:
+                returned = term.score()
+            except FitError:
+                raise
+            except Exception as exc:
+                raise FitError(
+                    f"soft test {term.name} raised {type(exc).__name__}: {exc}. Fix it (or "
+                    "deselect it) before fitting."
+                ) from exc
+        values.append(_score_vector(term, returned))
+        reads |= seen
+    return values, reads
+
+
+def _matches(spec: ParamSpec, selector: str) -> bool:
+    return selector in (spec.full_name, spec.group)
+
+
+def _choose_slots(
+    reads: set[tuple[Parameters, str]], only: Sequence[str] | None
+) -> tuple[list[_Slot], list[str]]:
+    notes = []
+    candidates = sorted(
+        ((g, g.specs[name]) for g, name in reads), key=lambda pair: pair[1].full_name
+    )
+    if only:
+        unknown = [s for s in only if not any(_matches(spec, s) for _, spec in candidates)]
+        if unknown:
+            read = ", ".join(spec.full_name for _, spec in candidates) or "none"
+            raise NothingToFit(
+                f"--fit-params names {', '.join(unknown)}, which no selected soft test reads "
+                f"(parameters they read: {read}). Use full names such as 'module.name', or a "
+                "module name for its whole group."
+            )
+        candidates = [(g, spec) for g, spec in candidates if any(_matches(spec, s) for s in only)]
+    slots, offset = [], 0
+    for group, spec in candidates:
+        slots.append(_Slot(group, spec, offset, offset + spec.size))
+        offset += spec.size
+    return slots, notes
+
+
+# -- the optimisers ---------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class _Run:
+    """Bookkeeping shared by all optimisers: best point seen, budgets, progress."""
+
+    def __init__(
+        self,
+        problem: _Problem,
+        *,
+        start: int,
+        starts: int,
+        max_iter: int,
+        deadline: float,
+        t0: float,
+        progress: Callable[[Progress], None] | None,
+    ):
+        self.problem = problem
+        self.start = start
+        self.starts = starts
+        self.max_iter = max_iter
+        self.deadline = deadline
+        self.t0 = t0
+        self.progress = progress
+        self.best_x: np.ndarray | None = None
+        self.best_loss = math.inf
+        self.iterations = 0
+        self.history: list[float] = []
+        self.nonfinite = 0
+
+    def seen(self, x: np.ndarray, loss: float) -> None:
+        if math.isfinite(loss) and loss < self.best_loss:
+            self.best_loss = loss
+            self.best_x = np.array(x, dtype=float)
+        if time.monotonic() > self.deadline:
+            raise _Stop("time budget")
+
+    def iteration(self, loss: float, grad_norm: float) -> None:
+        self.iterations += 1
+        self.history.append(loss)
+        if self.progress is not None:
+            self.progress(
+                Progress(
+                    start=self.start,
+                    starts=self.starts,
+                    iteration=self.iterations,
+                    loss=loss,
+                    best_loss=self.best_loss,
+                    grad_norm=grad_norm,
+                    seconds=time.monotonic() - self.t0,
+                )
+            )
+        if self.iterations >= self.max_iter:
+            raise _Stop(f"iteration limit ({self.max_iter})")
+        if time.monotonic() > self.deadline:
+            raise _Stop("time budget")
+
+
+def _loss_and_grad(problem: _Problem, x: np.ndarray) -> tuple[float, np.ndarray, list]:
+    values, jacs = problem.jacobians(x)
+    loss = math.fsum(w * float(np.sum(v)) for w, v in zip(problem.weights, values))
+    grad = np.zeros(problem.size)
+    for w, jac in zip(problem.weights, jacs):
+        grad += w * jac.sum(axis=0)
+    return loss, grad, values
+
+
+def _residuals(problem: _Problem, values: list[np.ndarray]) -> np.ndarray:
+    parts = [np.sqrt(np.maximum(w * v, 0.0)) for w, v in zip(problem.weights, values)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _check_non_negative(problem: _Problem, values: list[np.ndarray]) -> None:
+    for term, v in zip(problem.terms, values):
+        if np.any(v < 0):
+            raise FitError(
+                f"soft test {term.name} scored {float(np.min(v))!r}, below 0: the least-squares "
+                "method needs scores that are 0 or more (a loss). Use --fit-method lbfgs, or "
+                "return a non-negative score."
+            )
+
+
+def _run_lsq(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
+    from scipy.optimize import least_squares
+
+    problem = run.problem
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        values = problem.scores(x)
+        _check_non_negative(problem, values)
+        r = _residuals(problem, values)
+        loss = float(np.dot(r, r))
+        run.seen(x, loss)
+        if not np.all(np.isfinite(r)):
+            run.nonfinite += 1
+            # A huge (finite) residual makes the solver step back from here.
+            return np.full_like(r, 1e150)
+        return r
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        values, jacs = problem.jacobians(x)
+        rows = []
+        for w, v, j in zip(problem.weights, values, jacs):
+            r = np.sqrt(np.maximum(w * v, 0.0))
+            # d sqrt(w s) = w ds / (2 sqrt(w s)); where a score is exactly 0 the square root
+            # has no derivative, and the score's own gradient is 0 there too: the row is 0.
+            scale = np.divide(w, 2.0 * r, out=np.zeros_like(r), where=r > 0)
+            rows.append(j * scale[:, None])
+        J = np.concatenate(rows) if rows else np.zeros((0, problem.size))
+        if not np.all(np.isfinite(J)):
+            J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
+        r = _residuals(problem, values)
+        run.iteration(float(np.dot(r, r)), float(np.linalg.norm(2.0 * J.T @ r)))
+        return J
+
+    # least_squares requires a strictly feasible start only for trf's interior steps; it
+    # nudges points on a bound itself.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = least_squares(
+            fun,
+            x0,
+            jac=jac,
+            bounds=(problem.lower, problem.upper),
+            method="trf",
+            ftol=tol,
+            xtol=tol,
+            gtol=tol,
+            x_scale="jac",
+            max_nfev=max(run.max_iter * 10, 100),
+        )
+    reasons = {
+        1: ("converged: gradient below --fit-tol", True),
+        2: ("converged: loss changed by less than --fit-tol", True),
+        3: ("converged: step below --fit-tol", True),
+        4: ("converged: loss change and step below --fit-tol", True),
+        0: ("evaluation limit", False),
+    }
+    return reasons.get(result.status, (f"stopped: {result.message}", False))
+
+
+def _run_lbfgs(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
+    from scipy.optimize import minimize
+
+    problem = run.problem
+    last: dict[str, Any] = {}
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad, _ = _loss_and_grad(problem, x)
+        run.seen(x, loss)
+        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+            run.nonfinite += 1
+            return 1e300, np.zeros_like(x)
+        last["loss"], last["grad"] = loss, grad
+        return loss, grad
+
+    def callback(x: np.ndarray) -> None:
+        run.iteration(last.get("loss", math.nan), float(np.linalg.norm(last.get("grad", 0.0))))
+
+    bounds = list(
+        zip(
+            np.where(np.isinf(problem.lower), None, problem.lower),
+            np.where(np.isinf(problem.upper), None, problem.upper),
+        )
+    )
+    result = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        callback=callback,
+        options={
+            "maxiter": run.max_iter + 1,
+            "ftol": tol,
+            "gtol": tol,
+            "maxfun": 20 * run.max_iter,
+        },
+    )
+    message = str(result.message)
+    if "REL_REDUCTION" in message.upper() or "relative reduction" in message.lower():
+        return "converged: loss changed by less than --fit-tol", True
+    if "PGTOL" in message.upper() or "projected gradient" in message.lower():
+        return "converged: gradient below --fit-tol", True
+    if result.success:
+        return f"converged: {message}", True
+    if run.nonfinite:
+        return "stopped: the loss or its gradient became non-finite", False
+    if "ABNORMAL" in message.upper():
+        return "no progress: the line search found no lower loss", False
+    return f"stopped: {message}", False
+
+
+def _run_first_order(
+    run: _Run, x0: np.ndarray, tol: float, method: str, lr: float, patience: int = 200
+) -> tuple[str, bool]:
+    problem = run.problem
+    x = np.clip(x0, problem.lower, problem.upper)
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    step_scale = 1.0
+    since_best = 0
+    best_at_last_check = math.inf
+    t = 0
+    while True:
+        loss, grad, _ = _loss_and_grad(problem, x)
+        run.seen(x, loss)
+        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+            run.nonfinite += 1
+            if run.best_x is None or run.nonfinite > 20:
+                return "stopped: the loss or its gradient became non-finite", False
+            # Step back to the best point and take smaller steps from there.
+            x = run.best_x.copy()
+            step_scale *= 0.5
+            m[:] = 0.0
+            v[:] = 0.0
+            continue
+        gnorm = float(np.linalg.norm(grad))
+        run.iteration(loss, gnorm)
+        if gnorm <= tol:
+            return "converged: gradient below --fit-tol", True
+        if run.best_loss < best_at_last_check - tol * max(abs(best_at_last_check), 1e-300):
+            best_at_last_check = run.best_loss
+            since_best = 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                return f"no progress: no lower loss in {patience} iterations", False
+        t += 1
+        if method == "adam":
+            m = beta1 * m + (1 - beta1) * grad
+            v = beta2 * v + (1 - beta2) * grad**2
+            mhat = m / (1 - beta1**t)
+            vhat = v / (1 - beta2**t)
+            x = x - step_scale * lr * mhat / (np.sqrt(vhat) + eps)
+        else:
+            x = x - step_scale * lr * grad
+        x = np.clip(x, problem.lower, problem.upper)
+
+
+# -- starting points and the gradient check -------------------------------------------------
+
+
+def _draw_start(problem: _Problem, x0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    lo, hi = problem.lower, problem.upper
+    scale = np.maximum(np.abs(x0), 1.0)
+    x = x0 + rng.normal(size=x0.shape) * scale
+    both = np.isfinite(lo) & np.isfinite(hi)
+    x[both] = rng.uniform(lo[both], hi[both])
+    only_lo = np.isfinite(lo) & ~np.isfinite(hi)
+    x[only_lo] = lo[only_lo] + np.abs(x[only_lo] - lo[only_lo])
+    only_hi = ~np.isfinite(lo) & np.isfinite(hi)
+    x[only_hi] = hi[only_hi] - np.abs(hi[only_hi] - x[only_hi])
+    return x
+
+
+def _gradient_check(problem: _Problem, x: np.ndarray, seed: int) -> list[str]:
+    """Compare autograd's directional derivative with a central finite difference, per term;
+    return the names of terms where they disagree (code that loses the gradient)."""
+    if problem.size == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=problem.size)
+    d /= np.linalg.norm(d)
+    h = 1e-6 * max(1.0, float(np.linalg.norm(x)))
+    values, jacs = problem.jacobians(x)
+    plus = problem.scores(x + h * d)
+    minus = problem.scores(x - h * d)
+    suspects = []
+    for term, value, jac, p, m in zip(problem.terms, values, jacs, plus, minus):
+        ad = float(np.sum(jac @ d))
+        fd = float(np.sum(p) - np.sum(m)) / (2 * h)
+        if not (math.isfinite(ad) and math.isfinite(fd)):
+            continue
+        scale = max(abs(ad), abs(fd))
+        noise = 1e-7 * (float(np.sum(np.abs(value))) + 1e-12) / h
+        if abs(ad - fd) > 1e-3 * scale + noise:
+            suspects.append(f"{term.name} (autograd {ad:.6g}, finite difference {fd:.6g})")
+    return suspects
+
+
+# -- the entry point --------------------------------------------------------------------------
+
+
+def fit(
+    terms: Sequence[Term],
+    *,
+    params: Sequence[str] | None = None,
+    method: str = "auto",
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+    timeout: float | None = None,
+    restarts: int = 0,
+    seed: int = 0,
+    lr: float | None = None,
+    holdout: Sequence[Term] = (),
+    check_gradient: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+) -> FitResult:
+    """Tune the parameters the terms read so that the weighted sum of their scores is smallest.
+
+    ``params`` restricts the fit to some parameters (full names ``module.name`` or module
+    names). Returns a :class:`FitResult`; the parameter groups themselves are unchanged until
+    :meth:`FitResult.apply`.
+    """
+    t0 = time.monotonic()
+    if method not in METHODS:
+        raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(METHODS)}.")
+    if max_iter < 1:
+        raise FitError(f"the iteration limit must be at least 1, got {max_iter}.")
+    if not tol > 0:
+        raise FitError(f"the tolerance must be positive, got {tol!r}.")
+    if restarts < 0:
+        raise FitError(f"the number of restarts must be 0 or more, got {restarts}.")
+    terms = list(terms)
+    if not terms:
+        raise NothingToFit("no soft tests selected: there is nothing to fit.")
+
+    values0, reads = _initial_reads(terms)
+    if not reads:
+        raise NothingToFit(
+            f"the {len(terms)} selected soft test(s) read no declared parameter, so there is "
+            "nothing to tune. Declare the implementation's constants with Parameters(...) and "
+            "read them at call time (theta.name)."
+        )
+    slots, notes = _choose_slots(reads, params)
+    problem = _Problem(terms, slots)
+    x0 = problem.current()
+    before_assign = problem.assignments(x0)
+    loss0 = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, values0))
+    scores_before = {t.name: float(np.sum(v)) for t, v in zip(terms, values0)}
+    fit_warnings: list[str] = list(notes)
+
+    if method == "auto":
+        method_used = "lsq" if all(np.all(v >= 0) for v in values0) else "lbfgs"
+    else:
+        method_used = method
+    if method_used == "lsq":
+        _check_non_negative(problem, values0)
+
+    # Which parameters does anything depend on? (A parameter read but without effect.)
+    _, jacs = problem.jacobians(x0)
+    column_used = np.zeros(problem.size, dtype=bool)
+    for jac in jacs:
+        column_used |= np.any(jac != 0, axis=0)
+    for slot in slots:
+        if not column_used[slot.start : slot.stop].any():
+            message = (
+                f"no selected soft test's score depends on parameter '{slot.spec.full_name}' "
+                "(its gradient is 0 for every test at the start); the fit leaves it unchanged"
+                " unless another parameter moves it into play."
+            )
+            fit_warnings.append(message)
+            warnings.warn(SoftWarning(message), stacklevel=2)
+
+    if check_gradient:
+        suspects = _gradient_check(problem, x0, seed)
+        if suspects:
+            shown = "; ".join(suspects[:3]) + (" ..." if len(suspects) > 3 else "")
+            message = (
+                f"autograd's gradient disagrees with a finite difference for "
+                f"{len(suspects)} soft test(s): {shown}. Some code probably loses the gradient "
+                "(an isinstance(x, np.ndarray) branch, or a value converted to a plain float); "
+                "the fit may stall."
+            )
+            fit_warnings.append(message)
+            warnings.warn(SoftWarning(message), stacklevel=2)
+
+    if lr is None:
+        lr = DEFAULT_LR.get(method_used, 0.01)
+    deadline = t0 + timeout if timeout else math.inf
+    rng = np.random.default_rng(seed)
+    total_starts = 1 + restarts
+    best_loss, best_x, best_start = loss0, x0.copy(), -1
+    finals: list[float] = []
+    history: list[float] = []
+    iterations = 0
+    stop_reason, converged = "", False
+    starts_run = 0
+    good_enough = _good_enough(problem, loss0)
+    x_start = np.clip(x0, problem.lower, problem.upper)
+    for start in range(total_starts):
+        if start > 0:
+            x_start = _draw_start(problem, x0, rng)
+        run = _Run(
+            problem,
+            start=start,
+            starts=total_starts,
+            max_iter=max_iter,
+            deadline=deadline,
+            t0=t0,
+            progress=progress,
+        )
+        starts_run += 1
+        try:
+            if method_used == "lsq":
+                reason, ok = _run_lsq(run, x_start, tol)
+            elif method_used == "lbfgs":
+                reason, ok = _run_lbfgs(run, x_start, tol)
+            else:
+                reason, ok = _run_first_order(run, x_start, tol, method_used, lr)
+        except _Stop as stop:
+            reason, ok = stop.reason, False
+        if run.nonfinite and "non-finite" not in reason:
+            reason += (
+                f" (the loss was non-finite at {run.nonfinite} point(s); kept the best finite one)"
+            )
+        iterations += run.iterations
+        history.extend(run.history)
+        finals.append(run.best_loss)
+        if run.best_x is not None and run.best_loss < best_loss:
+            best_loss, best_x, best_start = run.best_loss, run.best_x, start
+        if start == 0 or best_start == start:
+            stop_reason, converged = reason, ok
+        if reason == "time budget":
+            stop_reason, converged = "time budget", False
+            break
+        if best_loss <= good_enough(best_x):
+            if start < total_starts - 1:
+                left = total_starts - 1 - start
+                stop_reason += f"; the loss cannot get better, so {left} more start(s) skipped"
+            break
+
+    # The value put in is the best point seen; recompute its loss and scores plainly.
+    after_values = problem.scores(best_x)
+    loss_after = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, after_values))
+    if not math.isfinite(loss_after) or loss_after > loss0:
+        best_x, loss_after, after_values = x0, loss0, values0
+    scores_after = {t.name: float(np.sum(v)) for t, v in zip(terms, after_values)}
+    at_best = sum(
+        1 for f in finals if f <= best_loss + max(1e-6 * abs(best_loss), MIN_IMPROVEMENT_ABS)
+    )
+    holdout_before = holdout_after = None
+    if holdout:
+        holdout_before = problem.loss(x0, holdout)
+        holdout_after = problem.loss(best_x, holdout)
+
+    after_assign = problem.assignments(best_x)
+    changes = []
+    for slot in slots:
+        changes.append(
+            ParamChange(
+                slot.spec.full_name,
+                before_assign[slot.group][slot.spec.name],
+                after_assign[slot.group][slot.spec.name],
+            )
+        )
+    return FitResult(
+        method=method_used,
+        terms=len(terms),
+        cases=sum(int(v.shape[0]) for v in values0),
+        parameters=changes,
+        scalars=problem.size,
+        loss_before=loss0,
+        loss_after=loss_after,
+        iterations=iterations,
+        loss_evaluations=problem.loss_evaluations,
+        gradient_evaluations=problem.gradient_evaluations,
+        seconds=time.monotonic() - t0,
+        stop_reason=stop_reason,
+        converged=converged,
+        history=history,
+        starts=total_starts,
+        starts_run=starts_run,
+        starts_at_best=at_best,
+        best_start=max(best_start, 0),
+        holdout_terms=len(holdout),
+        holdout_before=holdout_before,
+        holdout_after=holdout_after,
+        scores_before=scores_before,
+        scores_after=scores_after,
+        warnings=fit_warnings,
+        _assignments=after_assign,
+    )
+
+
+def _good_enough(problem: _Problem, loss0: float) -> Callable[[np.ndarray], float]:
+    """The loss below which no start can do meaningfully better: rounding noise around 0, or
+    (when every test has a threshold) the point where every threshold holds."""
+
+    def limit(x: np.ndarray) -> float:
+        floor = MIN_IMPROVEMENT_ABS
+        thresholds = [t.threshold for t in problem.terms]
+        if thresholds and all(th is not None for th in thresholds):
+            scores = problem.scores(x)
+            if all(float(np.sum(s)) <= th for s, th in zip(scores, thresholds)):
+                return math.inf
+        return floor
+
+    return limit
