@@ -19,10 +19,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MARKER = "soft_test"
 MARKER_HELP = (
-    "soft_test(weight=1.0, threshold=None): the test returns a score (0 is perfect, smaller is "
-    "better) instead of passing or failing; see pytest-soft's README."
+    "soft_test(weight=1.0, threshold=None, batch=True): the test returns a score (0 is "
+    "perfect, smaller is better) instead of passing or failing; see pytest-soft's README."
 )
-_ARGUMENTS = ("weight", "threshold")
+_ARGUMENTS = ("weight", "threshold", "batch")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class SoftSpec:
 
     weight: float = 1.0
     threshold: float | None = None
+    batch: bool = True
 
 
 def _real(name: str, value: Any) -> float:
@@ -63,13 +64,18 @@ def make_spec(*args: Any, **kwargs: Any) -> SoftSpec:
     threshold = kwargs.get("threshold")
     if threshold is not None:
         threshold = _real("threshold", threshold)
-    return SoftSpec(weight=weight, threshold=threshold)
+    batch = kwargs.get("batch", True)
+    if not isinstance(batch, bool):
+        raise SoftError(f"soft_test: batch must be True or False, got {batch!r}.")
+    return SoftSpec(weight=weight, threshold=threshold, batch=batch)
 
 
 @overload
 def soft_test(func: F, /) -> F: ...
 @overload
-def soft_test(*, weight: float = ..., threshold: float | None = ...) -> Callable[[F], F]: ...
+def soft_test(
+    *, weight: float = ..., threshold: float | None = ..., batch: bool = ...
+) -> Callable[[F], F]: ...
 
 
 def soft_test(func: Any = None, /, **kwargs: Any) -> Any:
@@ -77,7 +83,8 @@ def soft_test(func: Any = None, /, **kwargs: Any) -> Any:
 
     Use it bare (``@soft_test``) or with arguments (``@soft_test(weight=2.0, threshold=1e-3)``).
     ``weight`` scales the test's score in the suite loss; with a ``threshold`` the test fails in
-    a run where its score is above the threshold. Same as ``@pytest.mark.soft_test(...)``.
+    a run where its score is above the threshold. ``batch=False`` keeps a fit from evaluating
+    the cases of a parametrized test in one call. Same as ``@pytest.mark.soft_test(...)``.
     """
     make_spec(**kwargs)  # fail at import time, where the mistake is
     mark = getattr(pytest.mark, MARKER)(**kwargs)

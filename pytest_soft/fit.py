@@ -17,7 +17,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -37,12 +37,17 @@ __all__ = [
     "split_holdout",
 ]
 
+_T = TypeVar("_T")
+
 METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd")
 
 #: A fit result is written only when it lowers the loss by more than this share of the loss
 #: before the fit, and by more than MIN_IMPROVEMENT_ABS; anything less is rounding noise.
 MIN_IMPROVEMENT_REL = 1e-9
 MIN_IMPROVEMENT_ABS = 1e-24
+
+#: ``auto`` uses least squares only where each term's Jacobian takes at most this many passes.
+MAX_JACOBIAN_PASSES = 64
 
 DEFAULT_TOL = 1e-12
 DEFAULT_MAX_ITER = 1000
@@ -67,6 +72,22 @@ class Term:
     score: Callable[[], Any]
     weight: float = 1.0
     threshold: float | None = None
+    #: For a term that evaluates several soft tests in one call (a batch), their names, one per
+    #: entry of the 1-d array ``score()`` returns; the threshold then applies to each case.
+    case_names: Sequence[str] | None = None
+
+    def per_case(self, values: np.ndarray) -> dict[str, float]:
+        """The scores by soft test name: one entry, or one per case of a batch."""
+        if self.case_names is not None:
+            return {name: float(v) for name, v in zip(self.case_names, values)}
+        return {self.name: float(np.sum(values))}
+
+    def within_threshold(self, values: np.ndarray) -> bool:
+        if self.threshold is None:
+            return False
+        if self.case_names is not None:
+            return bool(np.all(values <= self.threshold))
+        return float(np.sum(values)) <= self.threshold
 
 
 @dataclass(frozen=True)
@@ -143,10 +164,9 @@ def improved_enough(before: float, after: float) -> bool:
     return after < before - margin
 
 
-def split_holdout(
-    terms: Sequence[Term], fraction: float, seed: int
-) -> tuple[list[Term], list[Term]]:
-    """Keep a seeded, random ``fraction`` of the terms out of the fit: (train, held out)."""
+def split_holdout(terms: Sequence[_T], fraction: float, seed: int) -> tuple[list[_T], list[_T]]:
+    """Keep a seeded, random ``fraction`` of the terms (or of any sequence, such as soft tests
+    before they become terms) out of the fit: (train, held out)."""
     if not 0.0 <= fraction < 1.0:
         raise FitError(f"the hold-out fraction must be at least 0 and below 1, got {fraction!r}.")
     n_out = round(len(terms) * fraction)
@@ -189,6 +209,8 @@ class _Problem:
         self.weights = np.array([t.weight for t in self.terms], dtype=float)
         self.loss_evaluations = 0
         self.gradient_evaluations = 0
+        # Cases per term, known after the first evaluation; it decides forward or reverse mode.
+        self.cases = [1] * len(self.terms)
 
     # values in and out of the groups
 
@@ -243,41 +265,79 @@ class _Problem:
         per_term = self.scores(x, chosen)
         return math.fsum(t.weight * float(np.sum(s)) for t, s in zip(chosen, per_term))
 
+    def _traced(self, term: Term) -> Callable[[Any], Any]:
+        def traced(xx: Any) -> Any:
+            with self.bound(xx):
+                return _traced_vector(term, term.score())
+
+        return traced
+
+    def _differentiate(self, term: Term, work: Callable[[], Any]) -> Any:
+        try:
+            with warnings.catch_warnings():
+                # autograd warns when a score does not depend on the parameters; the fit
+                # reports that itself, per parameter.
+                warnings.simplefilter("ignore", UserWarning)
+                return work()
+        except FitError:
+            raise
+        except Exception as exc:
+            raise TracingError(_tracing_message(term, exc)) from exc
+
     def jacobians(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per term: per-case scores (n,) and their Jacobian (n, size), from autograd."""
+        """Per term: per-case scores (n,) and their Jacobian (n, size), from autograd: one
+        reverse pass per case when a term has fewer cases than there are parameters, else one
+        forward pass per parameter (never a reverse pass per case over a large batch)."""
         from autograd import make_jvp, make_vjp
 
         self.gradient_evaluations += 1
         values, jacs = [], []
-        for term in self.terms:
+        for term, n in zip(self.terms, self.cases):
+            traced = self._traced(term)
 
-            def traced(xx: Any, term: Term = term) -> Any:
-                with self.bound(xx):
-                    return _traced_vector(term, term.score())
+            def reverse(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
+                vjp, value = make_vjp(traced)(x)
+                value = np.asarray(value, dtype=float)
+                return value, np.stack([vjp(e) for e in np.eye(value.shape[0])])
 
-            try:
-                with warnings.catch_warnings():
-                    # autograd warns when a score does not depend on the parameters; a fit
-                    # reports that itself, per parameter.
-                    warnings.simplefilter("ignore", UserWarning)
-                    vjp, value = make_vjp(traced)(x)
-                    value = np.asarray(value, dtype=float)
-                    n = value.shape[0]
-                    if n <= self.size:
-                        jac = np.stack([vjp(e) for e in np.eye(n)])
-                    else:
-                        try:
-                            jvp = make_jvp(traced)(x)
-                            jac = np.stack([jvp(e)[1] for e in np.eye(self.size)], axis=1)
-                        except NotImplementedError:
-                            jac = np.stack([vjp(e) for e in np.eye(n)])
-            except FitError:
-                raise
-            except Exception as exc:
-                raise TracingError(_tracing_message(term, exc)) from exc
+            def forward(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
+                jvp = make_jvp(traced)(x)
+                outs = [jvp(e) for e in np.eye(self.size)]
+                return np.asarray(outs[0][0], dtype=float), np.stack(
+                    [np.asarray(o[1], dtype=float) for o in outs], axis=1
+                )
+
+            if n <= self.size:
+                value, jac = self._differentiate(term, reverse)
+            else:
+                try:
+                    value, jac = self._differentiate(term, forward)
+                except TracingError as exc:
+                    if not isinstance(exc.__cause__, NotImplementedError):
+                        raise
+                    value, jac = self._differentiate(term, reverse)  # no forward rule
             values.append(value)
-            jacs.append(np.asarray(jac, dtype=float).reshape(n, self.size))
+            jacs.append(np.asarray(jac, dtype=float).reshape(value.shape[0], self.size))
         return values, jacs
+
+    def gradients(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per term: per-case scores and the gradient of their sum (one reverse pass each)."""
+        from autograd import make_vjp
+
+        self.gradient_evaluations += 1
+        values, grads = [], []
+        for term in self.terms:
+            traced = self._traced(term)
+
+            def work(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
+                vjp, value = make_vjp(traced)(x)
+                value = np.asarray(value, dtype=float)
+                return value, vjp(np.ones_like(value))
+
+            value, grad = self._differentiate(term, work)
+            values.append(value)
+            grads.append(np.asarray(grad, dtype=float).reshape(self.size))
+        return values, grads
 
 
 def _reshape(chunk: Any, shape: tuple[int, ...]) -> Any:
@@ -286,10 +346,24 @@ def _reshape(chunk: Any, shape: tuple[int, ...]) -> Any:
     return anp.reshape(chunk, shape)
 
 
-def _score_vector(term: Term, value: Any) -> np.ndarray:
+def _check(term: Term, value: Any, strict: bool) -> None:
+    """Validate a score; unless ``strict``, let a real but non-finite score through, so that
+    the optimisers step back from a point where the loss turned NaN or infinite."""
+    from autograd.tracer import getval
+
+    from .errors import ScoreError
     from .scores import check_score
 
-    check_score(value, term.name)
+    try:
+        check_score(value, term.name)
+    except ScoreError:
+        raw = np.asarray(getval(value))
+        if strict or raw.dtype.kind != "f" or raw.ndim > 1 or np.all(np.isfinite(raw)):
+            raise
+
+
+def _score_vector(term: Term, value: Any, strict: bool = False) -> np.ndarray:
+    _check(term, value, strict)
     return np.atleast_1d(np.asarray(value, dtype=float))
 
 
@@ -297,9 +371,7 @@ def _traced_vector(term: Term, value: Any) -> Any:
     import autograd.numpy as anp
     from autograd.tracer import getval
 
-    from .scores import check_score
-
-    check_score(value, term.name)
+    _check(term, value, strict=False)
     if np.ndim(getval(value)) == 0:
         return anp.reshape(value, (1,))
     return value
@@ -379,7 +451,7 @@ def _initial_reads(terms: Sequence[Term]) -> tuple[list[np.ndarray], set[tuple[P
                     f"soft test {term.name} raised {type(exc).__name__}: {exc}. Fix it (or "
                     "deselect it) before fitting."
                 ) from exc
-        values.append(_score_vector(term, returned))
+        values.append(_score_vector(term, returned, strict=True))
         reads |= seen
     return values, reads
 
@@ -476,11 +548,11 @@ class _Run:
 
 
 def _loss_and_grad(problem: _Problem, x: np.ndarray) -> tuple[float, np.ndarray, list]:
-    values, jacs = problem.jacobians(x)
+    values, grads = problem.gradients(x)
     loss = math.fsum(w * float(np.sum(v)) for w, v in zip(problem.weights, values))
     grad = np.zeros(problem.size)
-    for w, jac in zip(problem.weights, jacs):
-        grad += w * jac.sum(axis=0)
+    for w, g in zip(problem.weights, grads):
+        grad += w * g
     return loss, grad, values
 
 
@@ -683,12 +755,12 @@ def _gradient_check(problem: _Problem, x: np.ndarray, seed: int) -> list[str]:
     d = rng.normal(size=problem.size)
     d /= np.linalg.norm(d)
     h = 1e-6 * max(1.0, float(np.linalg.norm(x)))
-    values, jacs = problem.jacobians(x)
+    values, grads = problem.gradients(x)
     plus = problem.scores(x + h * d)
     minus = problem.scores(x - h * d)
     suspects = []
-    for term, value, jac, p, m in zip(problem.terms, values, jacs, plus, minus):
-        ad = float(np.sum(jac @ d))
+    for term, value, grad, p, m in zip(problem.terms, values, grads, plus, minus):
+        ad = float(grad @ d)
         fd = float(np.sum(p) - np.sum(m)) / (2 * h)
         if not (math.isfinite(ad) and math.isfinite(fd)):
             continue
@@ -745,24 +817,30 @@ def fit(
         )
     slots, notes = _choose_slots(reads, params)
     problem = _Problem(terms, slots)
+    problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
     before_assign = problem.assignments(x0)
     loss0 = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, values0))
-    scores_before = {t.name: float(np.sum(v)) for t, v in zip(terms, values0)}
+    scores_before = _by_name(terms, values0)
     fit_warnings: list[str] = list(notes)
 
     if method == "auto":
-        method_used = "lsq" if all(np.all(v >= 0) for v in values0) else "lbfgs"
+        # Least squares needs the Jacobian: one pass per case or per parameter, whichever is
+        # fewer, for each term. Where that is costly (a large batch and many parameters),
+        # L-BFGS-B needs one reverse pass per term.
+        non_negative = all(np.all(v >= 0) for v in values0)
+        cheap = all(min(n, problem.size) <= MAX_JACOBIAN_PASSES for n in problem.cases)
+        method_used = "lsq" if non_negative and cheap else "lbfgs"
     else:
         method_used = method
     if method_used == "lsq":
         _check_non_negative(problem, values0)
 
     # Which parameters does anything depend on? (A parameter read but without effect.)
-    _, jacs = problem.jacobians(x0)
+    _, grads = problem.gradients(x0)
     column_used = np.zeros(problem.size, dtype=bool)
-    for jac in jacs:
-        column_used |= np.any(jac != 0, axis=0)
+    for grad in grads:
+        column_used |= grad != 0
     for slot in slots:
         if not column_used[slot.start : slot.stop].any():
             message = (
@@ -846,7 +924,7 @@ def fit(
     loss_after = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, after_values))
     if not math.isfinite(loss_after) or loss_after > loss0:
         best_x, loss_after, after_values = x0, loss0, values0
-    scores_after = {t.name: float(np.sum(v)) for t, v in zip(terms, after_values)}
+    scores_after = _by_name(terms, after_values)
     at_best = sum(
         1 for f in finals if f <= best_loss + max(1e-6 * abs(best_loss), MIN_IMPROVEMENT_ABS)
     )
@@ -867,7 +945,7 @@ def fit(
         )
     return FitResult(
         method=method_used,
-        terms=len(terms),
+        terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in terms),
         cases=sum(int(v.shape[0]) for v in values0),
         parameters=changes,
         scalars=problem.size,
@@ -894,17 +972,22 @@ def fit(
     )
 
 
+def _by_name(terms: Sequence[Term], values: Sequence[np.ndarray]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for term, v in zip(terms, values):
+        out.update(term.per_case(v))
+    return out
+
+
 def _good_enough(problem: _Problem, loss0: float) -> Callable[[np.ndarray], float]:
     """The loss below which no start can do meaningfully better: rounding noise around 0, or
     (when every test has a threshold) the point where every threshold holds."""
 
     def limit(x: np.ndarray) -> float:
-        floor = MIN_IMPROVEMENT_ABS
-        thresholds = [t.threshold for t in problem.terms]
-        if thresholds and all(th is not None for th in thresholds):
+        if all(t.threshold is not None for t in problem.terms):
             scores = problem.scores(x)
-            if all(float(np.sum(s)) <= th for s, th in zip(scores, thresholds)):
+            if all(t.within_threshold(s) for t, s in zip(problem.terms, scores)):
                 return math.inf
-        return floor
+        return MIN_IMPROVEMENT_ABS
 
     return limit

@@ -332,8 +332,8 @@ class SoftSession:
         from .fit import NothingToFit
 
         try:
-            terms, skipped = self._record(items)
-            self._fit(terms, skipped, reporter)
+            cases, skipped = self._record(items)
+            self._fit(cases, skipped, reporter)
         except NothingToFit as exc:
             raise pytest.UsageError(f"--fit: {exc}") from None
         except FitError as exc:
@@ -360,11 +360,12 @@ class SoftSession:
 
     def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str]]:
         """Run each soft test once, quietly, to set up its fixtures and capture its body."""
-        from .fit import Term
+        from .batch import Case
 
         state = self.state
         state.capturing = {}
         skipped = []
+        cases = []
         try:
             for index, item in enumerate(items):
                 nextitem = items[index + 1] if index + 1 < len(items) else None
@@ -374,24 +375,35 @@ class SoftSession:
                 finally:
                     item.user_properties[:] = saved_properties
                 call = next((r for r in reports if r.when == "call"), None)
-                scored = call is not None and any(n == P_SCORE for n, _ in call.user_properties)
-                if not scored:
-                    state.capturing.pop(item.nodeid, None)
+                props = dict(call.user_properties) if call is not None else {}
+                body = state.capturing.pop(item.nodeid, None)
+                if body is None or P_SCORE not in props:
                     skipped.append(item.nodeid)
-            captured = state.capturing
+                    continue
+                spec = item.stash[SPEC_KEY]
+                assert isinstance(spec, SoftSpec)
+                batchable = (
+                    spec.batch
+                    and P_CASES not in props
+                    and getattr(item, "callspec", None) is not None
+                )
+                cases.append(
+                    Case(
+                        name=item.nodeid,
+                        function=body.func,
+                        kwargs=body.keywords,
+                        weight=spec.weight,
+                        threshold=spec.threshold,
+                        score=float(props[P_SCORE]),
+                        batch_key=(item.parent.nodeid, item.originalname) if batchable else None,
+                    )
+                )
         finally:
             state.capturing = None
-        terms = []
-        for item in items:
-            body = captured.get(item.nodeid)
-            if body is None:
-                continue
-            spec = item.stash[SPEC_KEY]
-            assert isinstance(spec, SoftSpec)
-            terms.append(Term(item.nodeid, body, spec.weight, spec.threshold))
-        return terms, skipped
+        return cases, skipped
 
-    def _fit(self, terms: list[Any], skipped: list[str], reporter: Any) -> None:
+    def _fit(self, cases: list[Any], skipped: list[str], reporter: Any) -> None:
+        from .batch import build_terms
         from .fit import fit, split_holdout
         from .report import render_fit
 
@@ -408,9 +420,13 @@ class SoftSession:
                 + (" ..." if len(skipped) > 3 else ""),
                 {"yellow": True},
             )
-        holdout: list[Any] = []
+        held_cases: list[Any] = []
         if option.soft_fit_holdout:
-            terms, holdout = split_holdout(terms, option.soft_fit_holdout, option.soft_fit_seed)
+            cases, held_cases = split_holdout(cases, option.soft_fit_holdout, option.soft_fit_seed)
+        terms, notes = build_terms(cases)
+        holdout, _ = build_terms(held_cases)
+        for note in notes:
+            self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
         result = fit(
             terms,

@@ -1,0 +1,135 @@
+"""Batched evaluation: the cases of a parametrized soft test evaluated in one call.
+
+A soft test written the natural way (one parametrized case per data point) costs one autograd
+trace per case. When the test body is elementwise, calling it once with its arguments stacked
+into arrays gives every case's score at the cost of one trace. This module builds fit terms
+from recorded cases, batching where a check at the starting point proves it gives the same
+scores, and falling back to case-by-case evaluation (with the reason) where it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .fit import Term
+
+__all__ = ["Case", "build_terms"]
+
+#: Batched and case-by-case scores must agree to this relative tolerance at the start.
+RTOL = 1e-9
+
+
+@dataclass
+class Case:
+    """One recorded soft test: its body, the arguments it was called with, and its score."""
+
+    name: str
+    function: Callable[..., Any]
+    kwargs: dict[str, Any]
+    weight: float
+    threshold: float | None
+    score: float
+    #: Cases with the same key may be batched together; None never batches.
+    batch_key: Hashable | None = None
+
+    def call(self) -> Any:
+        return self.function(**self.kwargs)
+
+
+def build_terms(cases: Sequence[Case]) -> tuple[list[Term], list[str]]:
+    """Fit terms for the cases, batched where possible, and one note per batch that fell back
+    to case-by-case evaluation saying why."""
+    groups: dict[Hashable, list[Case]] = {}
+    singles: list[Case] = []
+    for case in cases:
+        if case.batch_key is None:
+            singles.append(case)
+        else:
+            groups.setdefault(case.batch_key, []).append(case)
+    terms: list[Term] = []
+    notes: list[str] = []
+    for group in groups.values():
+        if len(group) == 1:
+            singles.extend(group)
+            continue
+        term, why = _batched(group)
+        if term is not None:
+            terms.append(term)
+        else:
+            notes.append(
+                f"{_base_name(group[0].name)}: {len(group)} cases evaluated one by one ({why})"
+            )
+            singles.extend(group)
+    terms.extend(_single(case) for case in singles)
+    return terms, notes
+
+
+def _single(case: Case) -> Term:
+    return Term(case.name, case.call, case.weight, case.threshold)
+
+
+def _base_name(name: str) -> str:
+    return name.split("[", 1)[0]
+
+
+def _batched(group: list[Case]) -> tuple[Term | None, str]:
+    first = group[0]
+    if any(c.function is not first.function for c in group):
+        return None, "the cases call different functions"
+    if any(c.weight != first.weight or c.threshold != first.threshold for c in group):
+        return None, "the cases have different weights or thresholds"
+    names = list(first.kwargs)
+    if any(list(c.kwargs) != names for c in group):
+        return None, "the cases take different arguments"
+    varying = [
+        name for name in names if any(c.kwargs[name] is not first.kwargs[name] for c in group)
+    ]
+    if not varying:
+        return None, "the cases do not differ in any argument"
+    stacked = dict(first.kwargs)
+    for name in varying:
+        values = [c.kwargs[name] for c in group]
+        if any(isinstance(v, (str, bytes)) or v is None for v in values):
+            return None, f"argument '{name}' is not numeric"
+        try:
+            stacked[name] = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            return None, f"argument '{name}' cannot be stacked into an array"
+    function = first.function
+
+    def score() -> Any:
+        return function(**stacked)
+
+    expected = np.array([c.score for c in group])
+    try:
+        got = np.asarray(score(), dtype=float)
+    except Exception as exc:
+        return None, f"the batched call raised {type(exc).__name__}: {_first_line(exc)}"
+    if got.shape != expected.shape:
+        return None, (
+            f"the batched call returned shape {got.shape}, not one score per case {expected.shape}"
+        )
+    atol = RTOL * max(1.0, float(np.max(np.abs(expected))))
+    if not np.allclose(got, expected, rtol=RTOL, atol=atol):
+        worst = int(np.argmax(np.abs(got - expected)))
+        return None, (
+            f"the batched call scored case {group[worst].name} {got[worst]!r} instead of "
+            f"{expected[worst]!r}: the body is not elementwise"
+        )
+    term = Term(
+        _base_name(first.name),
+        score,
+        first.weight,
+        first.threshold,
+        case_names=[c.name for c in group],
+    )
+    return term, ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
