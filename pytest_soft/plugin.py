@@ -425,6 +425,11 @@ class SoftSession:
             cases, held_cases = split_holdout(cases, option.soft_fit_holdout, option.soft_fit_seed)
         terms, notes = build_terms(cases)
         holdout, _ = build_terms(held_cases)
+        for term in terms:
+            if term.case_names is not None:
+                self._write(
+                    reporter, f"batched {term.name}: {len(term.case_names)} cases in one call"
+                )
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
