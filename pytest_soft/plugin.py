@@ -328,31 +328,38 @@ class SoftSession:
                 "--fit: no soft tests selected, so there is nothing to fit. Mark tests with "
                 "@soft_test, or check the paths, -k and -m you gave."
             )
-        from .errors import FitError
+        from .errors import SoftError
         from .fit import NothingToFit
 
+        self.state.fit_written = []
         try:
             cases, skipped = self._record(items)
             self._fit(cases, skipped, reporter)
         except NothingToFit as exc:
             raise pytest.UsageError(f"--fit: {exc}") from None
-        except FitError as exc:
+        except SoftError as exc:
             self._write(reporter, "", None)
             for line in str(exc).splitlines():
                 self._write(reporter, line, {"red": True, "bold": True})
             pytest.exit(
-                "pytest-soft: the fit stopped (see above); no parameter file was written.",
+                f"pytest-soft: the fit stopped (see above); {self._written_so_far()}",
                 returncode=pytest.ExitCode.TESTS_FAILED,
             )
         except KeyboardInterrupt:
             self._write(reporter, "")
             self._write(
                 reporter,
-                "fit interrupted: no parameter file was written.",
+                f"fit interrupted: {self._written_so_far()}",
                 {"yellow": True, "bold": True},
             )
             raise
         return None
+
+    def _written_so_far(self) -> str:
+        written = self.state.fit_written
+        if not written:
+            return "no parameter file was written."
+        return "written before it stopped: " + ", ".join(str(p) for p in written) + "."
 
     def _write(self, reporter: Any, line: str, markup: dict[str, bool] | None = None) -> None:
         if reporter is not None:
@@ -447,13 +454,13 @@ class SoftSession:
             progress=progress,
         )
         progress.done()
-        written: list[Path] = []
+        written = self.state.fit_written
         if result.improved:
             groups = result.apply()
             if not option.soft_fit_dry_run:
-                written = [group.save() for group in groups]
+                for group in groups:
+                    written.append(group.save())
         self.state.fit = result
-        self.state.fit_written = written
         for line in render_fit(
             result, written=written, dry_run=option.soft_fit_dry_run, root=self.config.rootpath
         ):
