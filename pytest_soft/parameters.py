@@ -317,6 +317,18 @@ class Parameters:
             if spec is None:
                 continue
             values[name] = _check_stored(path, spec, value)
+            array = np.asarray(values[name])
+            if (spec.lower is not None and np.any(array < spec.lower)) or (
+                spec.upper is not None and np.any(array > spec.upper)
+            ):
+                warnings.warn(
+                    SoftWarning(
+                        f"{path}: parameter '{spec.full_name}' = {_short(values[name])} lies "
+                        f"outside its declared bounds ({spec.lower}, {spec.upper}); it is used "
+                        "as it is, and a fit starts from the nearest bound."
+                    ),
+                    stacklevel=3,
+                )
         stale = tuple(name for name in stored if name not in self._specs)
         if stale:
             warnings.warn(

@@ -588,3 +588,21 @@ def test_file_is_loaded_on_import_outside_pytest(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0.125", "9.25"]
+
+
+def test_a_stored_value_outside_the_bounds_is_used_with_a_warning(import_module, tmp_path):
+    source = """
+        from pytest_soft import Param, Parameters
+        theta = Parameters(omega=Param(1.0, bounds=(0.0, 5.0)))
+    """
+    path = tmp_path / "boundsmod.params.json"
+    path.write_text(
+        '{"format": "pytest-soft parameters", "version": 1, "module": "boundsmod", '
+        '"parameters": {"omega": 7.0}}',
+        encoding="utf-8",
+    )
+    before = path.read_bytes()
+    with pytest.warns(SoftWarning, match=r"boundsmod\.omega' = 7\.0 lies outside its declared"):
+        module = import_module("boundsmod", source)
+    assert module.theta.omega == 7.0
+    assert path.read_bytes() == before
