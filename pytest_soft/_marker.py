@@ -19,10 +19,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MARKER = "soft_test"
 MARKER_HELP = (
-    "soft_test(weight=1.0, threshold=None, batch=True): the test returns a score (0 is "
-    "perfect, smaller is better) instead of passing or failing; see pytest-soft's README."
+    "soft_test(weight=1.0, threshold=None, batch=True, tolerance=None): the test returns a "
+    "score (0 is perfect, smaller is better) instead of passing or failing; tolerance (5%, 0.01 "
+    "or 5%,0.01) is how much worse than the baseline it may get; see pytest-soft's README."
 )
-_ARGUMENTS = ("weight", "threshold", "batch")
+_ARGUMENTS = ("weight", "threshold", "batch", "tolerance")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class SoftSpec:
     weight: float = 1.0
     threshold: float | None = None
     batch: bool = True
+    # How much worse than the baseline the score may get, e.g. "5%,0.01" (see tracking.py).
+    tolerance: str | None = None
 
 
 def _real(name: str, value: Any) -> float:
@@ -67,14 +70,27 @@ def make_spec(*args: Any, **kwargs: Any) -> SoftSpec:
     batch = kwargs.get("batch", True)
     if not isinstance(batch, bool):
         raise SoftError(f"soft_test: batch must be True or False, got {batch!r}.")
-    return SoftSpec(weight=weight, threshold=threshold, batch=batch)
+    tolerance = kwargs.get("tolerance")
+    if tolerance is not None:
+        from .errors import ToleranceError
+        from .tracking import parse_tolerance
+
+        try:
+            tolerance = str(parse_tolerance(tolerance))
+        except ToleranceError as exc:
+            raise SoftError(f"soft_test: {exc}") from None
+    return SoftSpec(weight=weight, threshold=threshold, batch=batch, tolerance=tolerance)
 
 
 @overload
 def soft_test(func: F, /) -> F: ...
 @overload
 def soft_test(
-    *, weight: float = ..., threshold: float | None = ..., batch: bool = ...
+    *,
+    weight: float = ...,
+    threshold: float | None = ...,
+    batch: bool = ...,
+    tolerance: str | float | None = ...,
 ) -> Callable[[F], F]: ...
 
 
@@ -84,7 +100,9 @@ def soft_test(func: Any = None, /, **kwargs: Any) -> Any:
     Use it bare (``@soft_test``) or with arguments (``@soft_test(weight=2.0, threshold=1e-3)``).
     ``weight`` scales the test's score in the suite loss; with a ``threshold`` the test fails in
     a run where its score is above the threshold. ``batch=False`` keeps a fit from evaluating
-    the cases of a parametrized test in one call. Same as ``@pytest.mark.soft_test(...)``.
+    the cases of a parametrized test in one call. ``tolerance`` (``"5%"``, ``0.01`` or
+    ``"5%,0.01"``) replaces ``--soft-fail-regression``'s tolerance for this test when its score
+    is compared with a baseline. Same as ``@pytest.mark.soft_test(...)``.
     """
     make_spec(**kwargs)  # fail at import time, where the mistake is
     mark = getattr(pytest.mark, MARKER)(**kwargs)

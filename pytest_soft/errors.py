@@ -13,6 +13,8 @@ __all__ = [
     "ScoreError",
     "SoftError",
     "SoftWarning",
+    "ToleranceError",
+    "TrackingFileError",
 ]
 
 
@@ -38,3 +40,11 @@ class FitError(SoftError):
 
 class SoftWarning(UserWarning):
     """Something pytest-soft noticed that deserves a look but does not stop the run."""
+
+
+class ToleranceError(SoftError, ValueError):
+    """A regression tolerance that does not follow the grammar (``5%``, ``0.01``, ``5%,0.01``)."""
+
+
+class TrackingFileError(SoftError):
+    """A report, baseline or history file that cannot be read, parsed or written."""

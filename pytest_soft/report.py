@@ -1,4 +1,5 @@
-"""Soft test results and how they are shown: the run summary and the full score table.
+"""Soft test results and how they are shown: the run summary, the score table, comparisons and
+history in the terminal, and the JSON, Markdown and benchmark file reports (HTML: htmlreport).
 
 Plain Python: the pytest glue hands over :class:`SoftResult` records and prints the lines these
 functions return.
@@ -6,7 +7,9 @@ functions return.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .fit import FitResult
+    from .tracking import Change, Comparison, Snapshot
 
 __all__ = [
     "SoftResult",
+    "build_report",
+    "format_change",
     "format_number",
+    "md_text",
+    "render_benchmark",
+    "render_comparison",
     "render_fit",
+    "render_history",
+    "render_json",
+    "render_markdown",
+    "render_regressions",
     "render_summary",
     "render_table",
     "suite_loss",
+    "to_snapshot",
 ]
 
 # Outcomes of a soft test in a run.
@@ -40,6 +54,8 @@ class SoftResult:
     score: float | None
     cases: int | None
     outcome: str
+    fingerprint: str | None = None  # hash of the test's source (for baselines)
+    tolerance: str | None = None  # the marker's regression tolerance, e.g. "5%,0.01"
 
     @property
     def weighted(self) -> float | None:
@@ -97,11 +113,12 @@ def render_table(
     results: Sequence[SoftResult], before: Mapping[str, float] | None = None
 ) -> list[str]:
     """Every soft test, worst first: score, weight, weighted contribution, threshold, cases,
-    outcome; with ``before`` (scores before a fit, by node id) a column for them too.
+    outcome. With ``before`` (scores before a fit, by node id) the score column becomes
+    before / after / change, and the suite loss line gives the loss before the fit too.
     """
     header: tuple[str, ...] = ("score", "weight", "weighted", "threshold", "cases", "outcome")
     if before is not None:
-        header = ("before", *header)
+        header = ("before", "after", "change", *header[1:])
     rows = []
     for r in worst_first(results):
         row: tuple[str, ...] = (
@@ -113,7 +130,8 @@ def render_table(
             r.outcome,
         )
         if before is not None:
-            row = (format_number(before.get(r.nodeid)), *row)
+            old = before.get(r.nodeid)
+            row = (format_number(old), row[0], format_change(old, r.score), *row[1:])
         rows.append((*row, r.nodeid))
     header = (*header, "test")
     numeric = len(header) - 2  # every column but outcome and test is right-aligned
@@ -125,8 +143,24 @@ def render_table(
             for i, cell in enumerate(row[:-1])
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
-    lines.append(f"suite loss {format_number(suite_loss(results))}")
+    total = f"suite loss {format_number(suite_loss(results))}"
+    scored = [r for r in results if r.score is not None]
+    if before is not None and scored and all(r.nodeid in before for r in scored):
+        loss_before = math.fsum(r.weight * before[r.nodeid] for r in scored)
+        total += f" (before the fit {format_number(loss_before)})"
+    lines.append(total)
     return lines
+
+
+def format_change(old: float | None, new: float | None) -> str:
+    """The change from ``old`` to ``new`` as a percentage of ``old`` ("-" when undefined)."""
+    if old is None or new is None:
+        return "-"
+    if old == new:
+        return "0%"
+    if old == 0 or not math.isfinite(old) or not math.isfinite(new):
+        return "-"
+    return f"{(new - old) / abs(old):+.1%}"
 
 
 _METHOD_NAMES = {
@@ -213,3 +247,493 @@ def render_fit(
                     pass
             lines.append(f"wrote {shown}")
     return lines
+
+
+# -- file reports: JSON, Markdown, github-action-benchmark ---------------------------------------
+# Each renderer takes the JSON report (a plain dict, see build_report and docs/reports.md), so a
+# saved report can be rendered again later without the run.
+
+
+def to_snapshot(results: Iterable[SoftResult]) -> Snapshot:
+    """This run's scores in the form the tracking module compares and stores."""
+    from .tracking import Entry, Snapshot
+
+    results = list(results)
+    tests = {r.nodeid: Entry(r.score, r.weight, r.fingerprint, r.tolerance) for r in results}
+    return Snapshot(tests=tests, loss=suite_loss(results))
+
+
+def _value(value: Any) -> Any:
+    """A parameter value for JSON: a float, or nested lists for an array."""
+    from .tracking import encode_number
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    return encode_number(float(value))
+
+
+def _fit_document(
+    fit: FitResult, written: Sequence[Path], dry_run: bool, root: Path | None
+) -> dict[str, Any]:
+    from .tracking import encode_number
+
+    def shown(path: Path) -> str:
+        if root is not None:
+            try:
+                return path.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
+    holdout = None
+    if fit.holdout_terms:
+        holdout = {
+            "tests": fit.holdout_terms,
+            "loss_before": encode_number(fit.holdout_before),
+            "loss_after": encode_number(fit.holdout_after),
+        }
+    return {
+        "method": fit.method,
+        "tests": fit.terms,
+        "cases": fit.cases,
+        "parameters": [
+            {"name": p.full_name, "before": _value(p.before), "after": _value(p.after)}
+            for p in fit.parameters
+        ],
+        "loss_before": encode_number(fit.loss_before),
+        "loss_after": encode_number(fit.loss_after),
+        "improved": bool(fit.improved),
+        "holdout": holdout,
+        "history": [encode_number(x) for x in fit.history],
+        "iterations": fit.iterations,
+        "loss_evaluations": fit.loss_evaluations,
+        "gradient_evaluations": fit.gradient_evaluations,
+        "starts": fit.starts,
+        "stop_reason": fit.stop_reason,
+        "converged": bool(fit.converged),
+        "seconds": fit.seconds,
+        "warnings": list(fit.warnings),
+        "dry_run": dry_run,
+        "written": [shown(p) for p in written],
+    }
+
+
+def build_report(
+    results: Sequence[SoftResult],
+    meta: Mapping[str, Any],
+    *,
+    fit: FitResult | None = None,
+    fit_written: Sequence[Path] = (),
+    dry_run: bool = False,
+    comparison: Comparison | None = None,
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """The JSON report of a run (format "pytest-soft report", version 1; docs/reports.md).
+
+    ``meta`` is :func:`pytest_soft.tracking.run_metadata` plus anything the caller adds
+    (``duration``, ``args``, ``workers``).
+    """
+    from .tracking import REPORT_FORMAT, VERSION, comparison_document, encode_number
+
+    before = fit.scores_before if fit is not None else None
+    tests = []
+    for r in worst_first(results):
+        item: dict[str, Any] = {
+            "nodeid": r.nodeid,
+            "score": encode_number(r.score),
+            "weight": r.weight,
+            "weighted": encode_number(r.weighted),
+            "threshold": r.threshold,
+            "tolerance": r.tolerance,
+            "outcome": r.outcome,
+            "cases": r.cases,
+            "fingerprint": r.fingerprint,
+        }
+        if before is not None:
+            item["before"] = encode_number(before.get(r.nodeid))
+        tests.append(item)
+    counts = {"tests": len(results)}
+    for outcome in (PASSED, ABOVE_THRESHOLD, ERROR):
+        counts[outcome] = sum(r.outcome == outcome for r in results)
+    return {
+        "format": REPORT_FORMAT,
+        "version": VERSION,
+        "run": dict(meta),
+        "loss": encode_number(suite_loss(results)),
+        "counts": counts,
+        "tests": tests,
+        "fit": None if fit is None else _fit_document(fit, fit_written, dry_run, root),
+        "baseline": None if comparison is None else comparison_document(comparison),
+    }
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_benchmark(report: Mapping[str, Any]) -> str:
+    """github-action-benchmark's "customSmallerIsBetter" input: the suite loss, then one entry
+    per soft test with a finite score (a test without a score has no number to chart)."""
+    entries: list[dict[str, Any]] = []
+    loss = report.get("loss")
+    if isinstance(loss, (int, float)):
+        counts = report.get("counts", {})
+        entries.append(
+            {
+                "name": "suite loss",
+                "unit": "loss",
+                "value": loss,
+                "extra": f"{counts.get('tests', 0)} soft tests, sum of weight x score",
+            }
+        )
+    for test in report.get("tests", []):
+        score = test.get("score")
+        if not isinstance(score, (int, float)):
+            continue
+        extra = f"weight {format_number(test['weight'])}"
+        if test.get("cases") is not None:
+            extra += f", {test['cases']} cases"
+        entries.append({"name": test["nodeid"], "unit": "score", "value": score, "extra": extra})
+    return json.dumps(entries, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters (newlines, ANSI escapes, ...) shown as escapes, so that
+    one test id stays on one line of any report."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\x{ord(ch):02x}"))
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
+
+
+def md_text(text: str) -> str:
+    """``text`` as literal Markdown inline text, safe inside a GitHub table cell: every
+    character Markdown (or GitHub's table syntax) would act on is backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", visible(text))
+
+
+def _md_number(x: Any) -> str:
+    return format_number(x) if isinstance(x, (int, float)) else ("-" if x is None else str(x))
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]], right: int) -> list[str]:
+    """A GitHub table; the first ``right`` columns after the first are right-aligned."""
+    align = ["---"] + ["--:" if 1 <= i <= right else "---" for i in range(1, len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _md_git(run: Mapping[str, Any]) -> str:
+    git = run.get("git") or {}
+    if not git.get("commit"):
+        return ""
+    text = f"commit `{git['commit'][:12]}`"
+    if git.get("dirty"):
+        text += " with uncommitted changes"
+    return text
+
+
+def render_markdown(report: Mapping[str, Any], worst: int = 10, listed: int = 20) -> str:
+    """A Markdown summary for a CI job summary or a pull-request comment: suite loss, the fit,
+    the changes against the baseline, the worst tests. Every test id is escaped."""
+    counts = report.get("counts", {})
+    run = report.get("run", {})
+    lines = [f"## Soft tests: suite loss {_md_number(report.get('loss'))}", ""]
+    facts = [
+        f"{counts.get('tests', 0)} soft tests",
+        f"suite loss **{_md_number(report.get('loss'))}**",
+    ]
+    if counts.get(ABOVE_THRESHOLD):
+        facts.append(f"{counts[ABOVE_THRESHOLD]} above threshold")
+    if counts.get(ERROR):
+        facts.append(f"{counts[ERROR]} without a score")
+    if git := _md_git(run):
+        facts.append(git)
+    lines += [" · ".join(facts), ""]
+
+    fit = report.get("fit")
+    if fit:
+        lines += [
+            f"**Fit** ({md_text(str(fit['method']))}): loss {_md_number(fit['loss_before'])} → "
+            f"{_md_number(fit['loss_after'])} ({_md_change(fit['loss_before'], fit['loss_after'])}"
+            f"), {fit['iterations']} iterations; stopped: {md_text(str(fit['stop_reason']))}.",
+            "",
+        ]
+        params = [
+            (md_text(p["name"]), _md_param(p["before"]), _md_param(p["after"]))
+            for p in fit["parameters"]
+        ]
+        if params:
+            lines += [*_md_table(("parameter", "before", "after"), params[:listed], 2), ""]
+
+    baseline = report.get("baseline")
+    if baseline:
+        lines += _md_baseline(baseline, listed)
+
+    tests = [t for t in report.get("tests", [])][: max(worst, 0)]
+    if tests:
+        lines += [f"### Worst {len(tests)} soft tests", ""]
+        rows = [
+            (
+                md_text(t["nodeid"]),
+                _md_number(t["score"]),
+                _md_number(t["weight"]),
+                _md_number(t["weighted"]),
+                _md_number(t["threshold"]),
+                md_text(t["outcome"]),
+            )
+            for t in tests
+        ]
+        header = ("test", "score", "weight", "weighted", "threshold", "outcome")
+        lines += [*_md_table(header, rows, 4), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_param(value: Any) -> str:
+    if isinstance(value, list):
+        flat = _flatten(value)
+        return f"array of {len(flat)}" if flat else "empty array"
+    return _md_number(value)
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [x for v in value for x in _flatten(v)]
+    return [value]
+
+
+def _md_change(old: Any, new: Any) -> str:
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return format_change(float(old), float(new))
+    return "-"
+
+
+def _md_baseline(baseline: Mapping[str, Any], listed: int) -> list[str]:
+    from .tracking import DISAPPEARED, NOT_RUN, REGRESSED, STATUSES, UNCHANGED
+
+    loss = baseline["loss"]
+    verdict = "**regressed**" if baseline.get("regressed") else "no regression"
+    if loss["tests"]:
+        compared = (
+            f"suite loss {_md_number(loss['old'])} → {_md_number(loss['new'])} "
+            f"({_md_change(loss['old'], loss['new'])}) over the {loss['tests']} soft tests "
+            "scored in both runs."
+        )
+    else:
+        compared = "no soft test was scored in both runs."
+    lines = [
+        f"### Against the baseline {md_text(str(baseline.get('path') or ''))}",
+        "",
+        f"{verdict} (tolerance {md_text(str(baseline['tolerance']))}): {compared}",
+        "",
+    ]
+    counts = baseline.get("counts", {})
+    if counts:
+        lines += [" · ".join(f"{n} {s}" for s, n in counts.items()), ""]
+    rows = []
+    for status in STATUSES:
+        if status in (UNCHANGED, NOT_RUN):
+            continue  # counted above; listing them would drown the changes
+        changes = [t for t in baseline["tests"] if t["status"] == status]
+        limit = len(changes) if status == REGRESSED else listed
+        for t in changes[:limit]:
+            new = "no score" if status not in (DISAPPEARED,) and t["new"] is None else None
+            rows.append(
+                (
+                    md_text(status),
+                    md_text(t["nodeid"]),
+                    _md_number(t["old"]),
+                    new or _md_number(t["new"]),
+                    _md_change(t["old"], t["new"]),
+                )
+            )
+        if len(changes) > limit:
+            rows.append((md_text(status), f"… and {len(changes) - limit} more", "", "", ""))
+    if rows:
+        lines += [*_md_table(("status", "test", "old", "new", "change"), rows, 0), ""]
+    return lines
+
+
+# -- comparisons and history in the terminal ----------------------------------------------------
+
+
+def _when(meta: Mapping[str, Any]) -> str:
+    git = meta.get("git") or {}
+    parts = []
+    if git.get("commit"):
+        parts.append(f"commit {git['commit'][:12]}{' (dirty)' if git.get('dirty') else ''}")
+    if meta.get("time"):
+        parts.append(str(meta["time"]))
+    return ", ".join(parts)
+
+
+def _change_rows(changes: Sequence[Change], tolerance: bool = False) -> list[str]:
+    header = ["old", "new", "delta", "change"] + (["tolerance"] if tolerance else [])
+    rows = []
+    for c in changes:
+        delta = c.delta
+        row = [
+            format_number(c.old),
+            "no score" if c.new is None else format_number(c.new),
+            "-" if delta is None else f"{delta:+.6g}",
+            format_change(c.old, c.new),
+        ]
+        if tolerance:
+            row.append(str(c.tolerance))
+        rows.append((*row, visible(c.nodeid)))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [(*header, "test"), *rows]:
+        cells = [cell.rjust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append("  " + "  ".join([*cells, row[-1]]))
+    return lines
+
+
+def render_comparison(comparison: Comparison, listed: int = 10) -> list[str]:
+    """This run against a baseline: the suite loss, counts, then the tests that changed."""
+    from .tracking import (
+        CHANGED,
+        DISAPPEARED,
+        IMPROVED,
+        NEW,
+        NOT_RUN,
+        REGRESSED,
+        WORSE,
+    )
+
+    old = comparison.old
+    source = f"compared with {old.label}"
+    if when := _when(old.meta):
+        source += f" ({when})"
+    lines = [source]
+    if comparison.loss_tests:
+        lines.append(
+            f"suite loss {format_number(comparison.loss_old)} -> "
+            f"{format_number(comparison.loss_new)} "
+            f"({format_change(comparison.loss_old, comparison.loss_new)}) over the "
+            f"{comparison.loss_tests} soft test{'s' if comparison.loss_tests != 1 else ''} "
+            f"scored in both: {comparison.loss_status}"
+        )
+    else:
+        lines.append("no soft test scored in both runs: nothing to compare")
+    counts = comparison.counts
+    if counts:
+        lines.append(", ".join(f"{n} {status}" for status, n in counts.items()))
+    sections = [
+        (REGRESSED, f"regressed (worse by more than the tolerance, {comparison.tolerance}):"),
+        (WORSE, "worse, within the tolerance:"),
+        (IMPROVED, "improved:"),
+    ]
+    for status, title in sections:
+        changes = comparison.by_status(status)
+        if not changes:
+            continue
+        shown = changes if status == REGRESSED else changes[:listed]
+        lines.append(title)
+        lines += _change_rows(shown, tolerance=status != IMPROVED)
+        if len(changes) > len(shown):
+            lines.append(f"  ... and {len(changes) - len(shown)} more")
+    named = [
+        (CHANGED, "changed (the test's source changed since the baseline: not compared):"),
+        (NEW, "new (not in the baseline):"),
+        (DISAPPEARED, "disappeared (in the baseline, no longer collected):"),
+    ]
+    for status, title in named:
+        changes = comparison.by_status(status)
+        if not changes:
+            continue
+        lines.append(title)
+        lines += [f"  {visible(c.nodeid)}" for c in changes[:listed]]
+        if len(changes) > listed:
+            lines.append(f"  ... and {len(changes) - listed} more")
+    if comparison.by_status(NOT_RUN):
+        lines.append(
+            f"{len(comparison.by_status(NOT_RUN))} baseline test(s) not run in this selection: "
+            "not compared"
+        )
+    return lines
+
+
+def render_regressions(comparison: Comparison) -> list[str]:
+    """The failure summary: the suite loss if it regressed, and every regressed test."""
+    from .tracking import REGRESSED
+
+    lines = []
+    if comparison.loss_status == REGRESSED:
+        lines.append(
+            f"suite loss {format_number(comparison.loss_old)} -> "
+            f"{format_number(comparison.loss_new)} "
+            f"({format_change(comparison.loss_old, comparison.loss_new)}), worse by more than "
+            f"{comparison.tolerance}"
+        )
+    regressions = comparison.regressions
+    if regressions:
+        lines.append(
+            f"{len(regressions)} soft test{'s' if len(regressions) != 1 else ''} regressed:"
+        )
+        lines += _change_rows(regressions, tolerance=True)
+    return lines
+
+
+def render_history(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The trend of a history file: one row per run (when, commit, tests, suite loss, change)."""
+    header = ("when", "commit", "tests", "suite loss", "change")
+    rows = []
+    note = False
+    previous: Mapping[str, Any] | None = None
+    for run in runs:
+        git = run.get("git") or {}
+        commit = (git.get("commit") or "-")[:12] + ("+dirty" if git.get("dirty") else "")
+        loss = run.get("loss")
+        change = ""
+        if previous is not None and loss is not None and previous.get("loss") is not None:
+            old = previous["loss"]
+            change = f"{loss - old:+.6g}"
+            if old != 0 and math.isfinite(old):
+                change += f" ({format_change(old, loss)})"
+            if set(run.get("tests", {})) != set(previous.get("tests", {})):
+                change += " *"
+                note = True
+        rows.append(
+            (
+                _short_time(run.get("time")),
+                commit,
+                str(run.get("count", len(run.get("tests", {})))),
+                format_number(loss),
+                change,
+            )
+        )
+        previous = run
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {2, 3}
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    if note:
+        lines.append(
+            "* another set of soft tests than the run before: the change is not like for like"
+        )
+    return lines
+
+
+def _short_time(text: Any) -> str:
+    if not isinstance(text, str):
+        return "-"
+    return text.replace("T", " ")[:16] + (" UTC" if text.endswith("+00:00") else "")
