@@ -1,13 +1,19 @@
-"""Crash-safe file writing shared by everything pytest-soft writes.
+"""Crash-safe file writing shared by everything pytest-soft writes, and the fit's lock.
 
 A write goes to a temporary file in the same directory, is flushed to disk, and replaces the
-target with ``os.replace``: a reader sees the old file or the new one, never a mix.
+target with ``os.replace``: a reader sees the old file or the new one, never a mix. Temporary
+files carry the writer's process id, so a later write sweeps those a killed run left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import re
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: Temporary files carry this marker so the plugin can recognise (and sweep) its own.
@@ -22,8 +28,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     target = Path(path)
+    sweep_stale_temporaries(target)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=TEMP_MARKER, dir=target.parent or "."
+        prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=target.parent or "."
     )
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -62,3 +69,107 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process (or no way to tell): leave its file alone
+    return True
+
+
+def sweep_stale_temporaries(target: Path) -> list[Path]:
+    """Delete the temporary files that writes of ``target`` by dead processes left behind."""
+    directory = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(
+        re.escape(f".{target.name}.") + r"(\d+)\.[^/]*" + re.escape(TEMP_MARKER) + "$"
+    )
+    swept = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return swept
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+            swept.append(Path(entry.path))
+        except OSError:
+            pass
+    return swept
+
+
+class LockTimeout(Exception):
+    """The lock stayed taken for longer than the caller was willing to wait."""
+
+    def __init__(self, path: Path, holder: str):
+        super().__init__(f"{path} is held by {holder}")
+        self.path = path
+        self.holder = holder
+
+
+def project_lock_path(root: Path) -> Path:
+    """The fit lock of a project: in the temporary directory, named after the project root, so
+    it never clutters the project itself."""
+    digest = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pytest-soft-fit-{digest}.lock"
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    path: Path,
+    timeout: float,
+    on_wait: Callable[[str], None] | None = None,
+    poll: float = 0.1,
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the block.
+
+    When another process holds it, call ``on_wait(holder)`` once and wait up to ``timeout``
+    seconds, then raise :class:`LockTimeout`. The operating system releases the lock when its
+    holder dies, so a killed run never leaves it taken. Where ``fcntl`` is missing (Windows)
+    the block runs without a lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                if not told and on_wait is not None:
+                    on_wait(holder)
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(path, holder) from None
+                time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 100, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return f"process {text[4:]}" if text.startswith("pid ") else "another process"

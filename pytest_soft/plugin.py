@@ -6,6 +6,7 @@ modules (parameters, scores, fit, report), which know nothing of pytest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import inspect
 import os
@@ -180,6 +181,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="soft_fit_dry_run",
         help="fit and run the tests with the tuned values, but write no parameter file.",
     )
+    group.addoption(
+        "--fit-lock-timeout",
+        type=_positive_float,
+        default=600.0,
+        dest="soft_fit_lock_timeout",
+        metavar="SECONDS",
+        help="how long a fit waits for another fit of the same project to finish (default 600).",
+    )
     _add_output_options(group)
     parser.addini(
         "soft_summary_worst",
@@ -199,6 +208,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "use -n again."
         )
     config.pluginmanager.register(SoftSession(config), "soft-session")
+    if config.option.soft_fit and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(FitLock(config), "soft-fit-lock")
     _register_outputs(config)
 
 
@@ -314,6 +325,49 @@ def pytest_report_teststatus(
     if report.failed:
         return "failed", "F", (f"FAILED ({score})", {"red": True})
     return None
+
+
+class FitLock:
+    """Two fits of one project never overlap: the second waits (saying so) for the first to
+    finish, so that it starts from the first one's parameter files. Taken before collection,
+    since importing the implementation reads its parameter file."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.held: contextlib.ExitStack | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from ._files import LockTimeout, exclusive_lock, project_lock_path
+
+        timeout = self.config.option.soft_fit_lock_timeout
+        path = project_lock_path(self.config.rootpath)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+
+        def on_wait(holder: str) -> None:
+            message = (
+                f"pytest-soft: another fit of this project ({holder}) is running; waiting up "
+                f"to {timeout:g} s for it to finish (--fit-lock-timeout, lock file {path})"
+            )
+            if reporter is not None:
+                reporter.write_line(message, yellow=True)
+
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(exclusive_lock(path, timeout, on_wait))
+        except LockTimeout as exc:
+            pytest.exit(
+                f"pytest-soft: gave up after waiting {timeout:g} s for the fit lock {path}, "
+                f"held by {exc.holder}. Let that fit finish, or give --fit-lock-timeout more "
+                "time. Nothing was written.",
+                returncode=pytest.ExitCode.INTERRUPTED,
+            )
+        self.held = stack
+
+    def pytest_unconfigure(self) -> None:
+        if self.held is not None:
+            self.held.close()
+            self.held = None
 
 
 class SoftSession:
