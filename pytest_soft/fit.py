@@ -62,6 +62,10 @@ class TracingError(FitError):
     """The implementation cannot be differentiated by autograd as written."""
 
 
+class _NegativeScore(FitError):
+    """A score below 0, which least squares cannot take."""
+
+
 @dataclass
 class Term:
     """One soft test as the fit sees it: ``score()`` computes its score (a scalar or a 1-d array
@@ -564,19 +568,31 @@ def _residuals(problem: _Problem, values: list[np.ndarray]) -> np.ndarray:
 def _check_non_negative(problem: _Problem, values: list[np.ndarray]) -> None:
     for term, v in zip(problem.terms, values):
         if np.any(v < 0):
-            raise FitError(
+            raise _NegativeScore(
                 f"soft test {term.name} scored {float(np.min(v))!r}, below 0: the least-squares "
                 "method needs scores that are 0 or more (a loss). Use --fit-method lbfgs, or "
                 "return a non-negative score."
             )
 
 
-def _run_lsq(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
+def _run_lsq(
+    run: _Run, x0: np.ndarray, tol: float, live: np.ndarray | None = None
+) -> tuple[str, bool]:
     from scipy.optimize import least_squares
 
     problem = run.problem
+    # scipy's trust-region step stalls on a Jacobian column that is exactly 0: parameters no
+    # score depends on (``live`` False, which the fit warns about) stay where they start.
+    if live is None or not live.any():
+        live = np.ones(problem.size, dtype=bool)
 
-    def fun(x: np.ndarray) -> np.ndarray:
+    def full(z: np.ndarray) -> np.ndarray:
+        x = np.array(x0, dtype=float)
+        x[live] = z
+        return x
+
+    def fun(z: np.ndarray) -> np.ndarray:
+        x = full(z)
         values = problem.scores(x)
         _check_non_negative(problem, values)
         r = _residuals(problem, values)
@@ -588,8 +604,8 @@ def _run_lsq(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
             return np.full_like(r, 1e150)
         return r
 
-    def jac(x: np.ndarray) -> np.ndarray:
-        values, jacs = problem.jacobians(x)
+    def jac(z: np.ndarray) -> np.ndarray:
+        values, jacs = problem.jacobians(full(z))
         rows = []
         for w, v, j in zip(problem.weights, values, jacs):
             r = np.sqrt(np.maximum(w * v, 0.0))
@@ -602,7 +618,7 @@ def _run_lsq(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
             J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
         r = _residuals(problem, values)
         run.iteration(float(np.dot(r, r)), float(np.linalg.norm(2.0 * J.T @ r)))
-        return J
+        return J[:, live]
 
     # least_squares requires a strictly feasible start only for trf's interior steps; it
     # nudges points on a bound itself.
@@ -610,9 +626,9 @@ def _run_lsq(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
         warnings.simplefilter("ignore", RuntimeWarning)
         result = least_squares(
             fun,
-            x0,
+            x0[live],
             jac=jac,
-            bounds=(problem.lower, problem.upper),
+            bounds=(problem.lower[live], problem.upper[live]),
             method="trf",
             ftol=tol,
             xtol=tol,
@@ -810,10 +826,12 @@ def fit(
 
     values0, reads = _initial_reads(terms)
     if not reads:
+        names = [name for t in terms for name in (t.case_names or [t.name])]
+        shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
         raise NothingToFit(
-            f"the {len(terms)} selected soft test(s) read no declared parameter, so there is "
-            "nothing to tune. Declare the implementation's constants with Parameters(...) and "
-            "read them at call time (theta.name)."
+            f"the {len(names)} selected soft test(s) ({shown}) read no declared parameter, so "
+            "there is nothing to tune. Declare the implementation's constants with "
+            "Parameters(...) and read them at call time (theta.name)."
         )
     slots, notes = _choose_slots(reads, params)
     problem = _Problem(terms, slots)
@@ -841,6 +859,15 @@ def fit(
     column_used = np.zeros(problem.size, dtype=bool)
     for grad in grads:
         column_used |= grad != 0
+    if not column_used.all():
+        # A gradient of 0 can also mean the start is an optimum (a refit): look again a little
+        # way off before calling a parameter unused.
+        step = np.random.default_rng(seed).normal(size=problem.size)
+        nearby = np.clip(
+            x0 + 1e-3 * np.maximum(np.abs(x0), 1.0) * step, problem.lower, problem.upper
+        )
+        for grad in problem.gradients(nearby)[1]:
+            column_used |= grad != 0
     for slot in slots:
         if not column_used[slot.start : slot.stop].any():
             message = (
@@ -892,7 +919,16 @@ def fit(
         starts_run += 1
         try:
             if method_used == "lsq":
-                reason, ok = _run_lsq(run, x_start, tol)
+                try:
+                    reason, ok = _run_lsq(run, x_start, tol, column_used)
+                except _NegativeScore:
+                    if method != "auto":
+                        raise
+                    # auto chose least squares because every score was 0 or more at the
+                    # start; one went below 0, so L-BFGS-B (any score) goes on from the best.
+                    method_used = "lbfgs"
+                    x_best = run.best_x if run.best_x is not None else x_start
+                    reason, ok = _run_lbfgs(run, x_best, tol)
             elif method_used == "lbfgs":
                 reason, ok = _run_lbfgs(run, x_start, tol)
             else:
@@ -962,7 +998,7 @@ def fit(
         starts_run=starts_run,
         starts_at_best=at_best,
         best_start=max(best_start, 0),
-        holdout_terms=len(holdout),
+        holdout_terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in holdout),
         holdout_before=holdout_before,
         holdout_after=holdout_after,
         scores_before=scores_before,
