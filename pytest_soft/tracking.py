@@ -328,6 +328,11 @@ def _read_json(path: str | os.PathLike[str], what: str) -> Any:
             f"{path}: not a {what} file: invalid JSON at line {exc.lineno} column {exc.colno} "
             f"({exc.msg}). Restore it from version control, or write it again with pytest-soft."
         ) from None
+    except (ValueError, RecursionError) as exc:  # nesting too deep, an integer too long
+        raise TrackingFileError(
+            f"{path}: not a {what} file: {exc}. Restore it from version control, or write it "
+            "again with pytest-soft."
+        ) from None
 
 
 def _check_format(document: Any, path: str, formats: tuple[str, ...], what: str) -> str:
@@ -726,7 +731,7 @@ def load_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         where = f"{name}, line {number}"
         try:
             record = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, too long a number
             raise TrackingFileError(
                 f"{where}: not a JSON line. Delete or fix that line (a history file has one "
                 "JSON object per line)."
