@@ -8,9 +8,11 @@ files carry the writer's process id, so a later write sweeps those a killed run 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +28,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically.
+
+    A symbolic link is written through (the file it points to is replaced, the link stays).
+    A file the user made read-only is never replaced: that raises PermissionError.
+    """
     target = Path(path)
+    if os.path.islink(target):
+        target = Path(os.path.realpath(target))
+    _refuse_read_only(target)
     sweep_stale_temporaries(target)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=target.parent or "."
@@ -50,6 +59,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             pass
         raise
     _fsync_directory(target.parent)
+
+
+def _refuse_read_only(target: Path) -> None:
+    """Raise PermissionError when ``target`` is a file without write permission. os.replace
+    would replace it all the same (only the directory's permissions count), and root may write
+    anything, so the permission bits are checked too."""
+    try:
+        status = os.stat(target)
+    except OSError:
+        return
+    if stat.S_ISREG(status.st_mode) and (
+        not status.st_mode & 0o222 or not os.access(target, os.W_OK)
+    ):
+        raise PermissionError(
+            errno.EACCES,
+            "the file is read-only, so pytest-soft leaves it alone (make it writable, e.g. "
+            "chmod u+w, to let it be replaced)",
+            str(target),
+        )
 
 
 def _umask() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import subprocess
 import sys
 import textwrap
 import warnings
@@ -562,3 +563,37 @@ def test_bad_arguments_are_clear_errors(load, options, message):
     model = load()
     with pytest.raises(FitError, match=message):
         fit([line_term(model)], **options)
+
+
+def test_the_engine_works_in_a_plain_python_process(tmp_path):
+    """As in a notebook: no pytest session, values fitted, applied and saved."""
+    (tmp_path / "curve.py").write_text(
+        textwrap.dedent(
+            """
+            from pytest_soft import Parameters
+
+            theta = Parameters(k=1.0)
+
+            def f(x):
+                return theta.k * x
+            """
+        ),
+        encoding="utf-8",
+    )
+    script = textwrap.dedent(
+        """
+        import curve
+        from pytest_soft.fit import Term, fit
+
+        result = fit([Term("twice", lambda: (curve.f(2.0) - 3.0) ** 2)])
+        for group in result.apply():
+            group.save()
+        print(result.method, result.parameters[0].after, curve.f(2.0))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["lsq", "1.5", "3.0"]
+    stored = json.loads((tmp_path / "curve.params.json").read_text(encoding="utf-8"))
+    assert stored["parameters"] == {"k": 1.5}
