@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .report import format_change, format_number, visible
+from .report import baseline_sentences, format_change, format_number, visible
 
 __all__ = ["bar_chart_svg", "history_png", "line_chart_svg", "render_history_html", "render_html"]
 
@@ -363,7 +363,7 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
         ),
         ("iterations", _num(fit.get("iterations"))),
         ("stopped", _e(fit.get("stop_reason", ""))),
-        ("time", f"{_num(fit.get('seconds'))} s"),
+        ("time", f"{fit['seconds']:.2f} s" if _finite(fit.get("seconds")) else "-"),
     ]
     holdout = fit.get("holdout")
     if holdout:
@@ -397,37 +397,35 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
             for p in params
         ]
         out.append(_table(("parameter", "before", "after"), rows, "fit-parameters"))
-    curve = line_chart_svg(
-        fit.get("history") or [], "loss per iteration", "iteration", "suite loss"
-    )
+    title = "suite loss per iteration"
+    if (fit.get("starts") or 1) > 1:
+        title += f" ({fit['starts']} starts, one after another)"
+    curve = line_chart_svg(fit.get("history") or [], title, "iteration", "suite loss")
     if curve:
         out += ['<div id="loss-curve">', curve, "</div>"]
     out.append("</section>")
     return out
 
 
-def _baseline_section(baseline: Mapping[str, Any]) -> list[str]:
-    loss = baseline.get("loss", {})
-    verdict = (
-        '<span class="regressed">regressed</span>' if baseline.get("regressed") else "no regression"
-    )
+def _baseline_section(baseline: Mapping[str, Any], listed: int = 50) -> list[str]:
+    verdict, compared = baseline_sentences(baseline)
+    verdict = _e(verdict)
+    if baseline.get("regressed"):
+        verdict = verdict.replace("regressed", '<span class="regressed">regressed</span>', 1)
     counts = baseline.get("counts", {})
-    compared = "no soft test was scored in both runs."
-    if loss.get("tests"):
-        compared = (
-            f"suite loss {_num(loss.get('old'))} → {_num(loss.get('new'))} "
-            f"({_e(_change(loss.get('old'), loss.get('new')))}) over the {loss['tests']} "
-            "soft tests scored in both runs."
-        )
     out = [
         '<section id="baseline">',
         f"<h2>Against the baseline <code>{_e(baseline.get('path') or '')}</code></h2>",
-        f"<p>{verdict} (tolerance {_e(baseline.get('tolerance'))}): {compared}</p>",
+        f"<p>{verdict}. {_e(compared[0].upper() + compared[1:])}.</p>",
         f"<p>{_e(', '.join(f'{n} {s}' for s, n in counts.items()))}</p>",
     ]
     rows = []
+    shown: dict[str, int] = {}
     for t in baseline.get("tests", []):
         if t["status"] in ("unchanged", "not run"):
+            continue
+        shown[t["status"]] = shown.get(t["status"], 0) + 1
+        if t["status"] != "regressed" and shown[t["status"]] > listed:
             continue
         status_class = {"regressed": "regressed", "improved": "improved"}.get(t["status"], "")
         rows.append(
@@ -439,6 +437,9 @@ def _baseline_section(baseline: Mapping[str, Any]) -> list[str]:
                 (_e(_change(t.get("old"), t.get("new"))), "num"),
             ]
         )
+    for status, count in shown.items():
+        if status != "regressed" and count > listed:
+            rows.append([(_e(status), ""), (f"… and {count - listed} more", ""), *[("", "")] * 3])
     if rows:
         out.append(_table(("status", "test", "old", "new", "change"), rows, "baseline-changes"))
     out.append("</section>")
@@ -500,12 +501,14 @@ def history_png(history: Sequence[Mapping[str, Any]]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     xs = [i + 1 for i, run in enumerate(history) if _finite(run.get("loss"))]
     ys = [float(run["loss"]) for run in history if _finite(run.get("loss"))]
     figure, axes = plt.subplots(figsize=(8, 3.5), dpi=100)
     try:
         axes.plot(xs, ys, marker="o" if len(xs) <= 80 else None)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ys and min(ys) > 0 and max(ys) / min(ys) > 100:
             axes.set_yscale("log")
         axes.set_xlabel("run")

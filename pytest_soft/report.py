@@ -209,7 +209,8 @@ def render_fit(
     ]
     if result.holdout_terms:
         lines.append(
-            f"held-out loss ({result.holdout_terms} soft tests kept out of the fit) "
+            f"held-out loss ({result.holdout_terms} soft test"
+            f"{'s' if result.holdout_terms != 1 else ''} kept out of the fit) "
             f"{format_number(result.holdout_before)} -> {format_number(result.holdout_after)}"
         )
     width = max((len(p.full_name) for p in result.parameters), default=0)
@@ -428,9 +429,12 @@ def _md_number(x: Any) -> str:
     return format_number(x) if isinstance(x, (int, float)) else ("-" if x is None else str(x))
 
 
-def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]], right: int) -> list[str]:
-    """A GitHub table; the first ``right`` columns after the first are right-aligned."""
-    align = ["---"] + ["--:" if 1 <= i <= right else "---" for i in range(1, len(header))]
+def _md_table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[int]
+) -> list[str]:
+    """A GitHub table; the columns numbered in ``right`` are right-aligned."""
+    right = set(right)
+    align = ["--:" if i in right else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -477,7 +481,7 @@ def render_markdown(report: Mapping[str, Any], worst: int = 10, listed: int = 20
             for p in fit["parameters"]
         ]
         if params:
-            lines += [*_md_table(("parameter", "before", "after"), params[:listed], 2), ""]
+            lines += [*_md_table(("parameter", "before", "after"), params[:listed], (1, 2)), ""]
 
     baseline = report.get("baseline")
     if baseline:
@@ -498,7 +502,7 @@ def render_markdown(report: Mapping[str, Any], worst: int = 10, listed: int = 20
             for t in tests
         ]
         header = ("test", "score", "weight", "weighted", "threshold", "outcome")
-        lines += [*_md_table(header, rows, 4), ""]
+        lines += [*_md_table(header, rows, (1, 2, 3, 4)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -521,23 +525,42 @@ def _md_change(old: Any, new: Any) -> str:
     return "-"
 
 
+def baseline_sentences(baseline: Mapping[str, Any]) -> tuple[str, str]:
+    """The verdict and the suite-loss comparison of a report's ``baseline`` section, as text."""
+    loss = baseline.get("loss", {})
+    tolerance = baseline.get("tolerance")
+    regressed = sum(t["status"] == "regressed" for t in baseline.get("tests", []))
+    if not baseline.get("regressed"):
+        verdict = f"no regression (tolerance {tolerance})"
+    elif regressed:
+        verdict = (
+            f"regressed: {regressed} soft test{'s' if regressed != 1 else ''} worse than the "
+            "baseline by more than the tolerance"
+        )
+        if loss.get("status") == "regressed":
+            verdict += f", and the suite loss by more than {tolerance}"
+    else:
+        verdict = f"regressed: the suite loss is worse by more than {tolerance}"
+    if not loss.get("tests"):
+        return verdict, "no soft test was scored in both runs"
+    old, new = loss.get("old"), loss.get("new")
+    compared = (
+        f"suite loss {_md_number(old)} → {_md_number(new)} ({_md_change(old, new)}) over the "
+        f"{loss['tests']} soft tests scored in both runs: {loss.get('status')}"
+    )
+    return verdict, compared
+
+
 def _md_baseline(baseline: Mapping[str, Any], listed: int) -> list[str]:
     from .tracking import DISAPPEARED, NOT_RUN, REGRESSED, STATUSES, UNCHANGED
 
-    loss = baseline["loss"]
-    verdict = "**regressed**" if baseline.get("regressed") else "no regression"
-    if loss["tests"]:
-        compared = (
-            f"suite loss {_md_number(loss['old'])} → {_md_number(loss['new'])} "
-            f"({_md_change(loss['old'], loss['new'])}) over the {loss['tests']} soft tests "
-            "scored in both runs."
-        )
-    else:
-        compared = "no soft test was scored in both runs."
+    verdict, compared = baseline_sentences(baseline)  # numbers and our own words only
+    if baseline.get("regressed"):
+        verdict = verdict.replace("regressed", "**regressed**", 1)
     lines = [
         f"### Against the baseline {md_text(str(baseline.get('path') or ''))}",
         "",
-        f"{verdict} (tolerance {md_text(str(baseline['tolerance']))}): {compared}",
+        f"{verdict}. {compared[0].upper()}{compared[1:]}.",
         "",
     ]
     counts = baseline.get("counts", {})
@@ -563,7 +586,7 @@ def _md_baseline(baseline: Mapping[str, Any], listed: int) -> list[str]:
         if len(changes) > limit:
             rows.append((md_text(status), f"… and {len(changes) - limit} more", "", "", ""))
     if rows:
-        lines += [*_md_table(("status", "test", "old", "new", "change"), rows, 0), ""]
+        lines += [*_md_table(("status", "test", "old", "new", "change"), rows, (2, 3, 4)), ""]
     return lines
 
 
@@ -602,8 +625,11 @@ def _change_rows(changes: Sequence[Change], tolerance: bool = False) -> list[str
     return lines
 
 
-def render_comparison(comparison: Comparison, listed: int = 10) -> list[str]:
-    """This run against a baseline: the suite loss, counts, then the tests that changed."""
+def render_comparison(
+    comparison: Comparison, listed: int = 10, missing: str = "not run in this selection"
+) -> list[str]:
+    """This run against a baseline: the suite loss, counts, then the tests that changed.
+    ``missing`` says why baseline tests absent from this run were not compared."""
     from .tracking import (
         CHANGED,
         DISAPPEARED,
@@ -660,10 +686,7 @@ def render_comparison(comparison: Comparison, listed: int = 10) -> list[str]:
         if len(changes) > listed:
             lines.append(f"  ... and {len(changes) - listed} more")
     if comparison.by_status(NOT_RUN):
-        lines.append(
-            f"{len(comparison.by_status(NOT_RUN))} baseline test(s) not run in this selection: "
-            "not compared"
-        )
+        lines.append(f"{len(comparison.by_status(NOT_RUN))} soft test(s) {missing}: not compared")
     return lines
 
 
@@ -701,9 +724,12 @@ def render_history(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         change = ""
         if previous is not None and loss is not None and previous.get("loss") is not None:
             old = previous["loss"]
-            change = f"{loss - old:+.6g}"
-            if old != 0 and math.isfinite(old):
-                change += f" ({format_change(old, loss)})"
+            if loss == old:
+                change = "0"
+            else:
+                change = f"{loss - old:+.6g}"
+                if old != 0 and math.isfinite(old):
+                    change += f" ({format_change(old, loss)})"
             if set(run.get("tests", {})) != set(previous.get("tests", {})):
                 change += " *"
                 note = True

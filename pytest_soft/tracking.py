@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_write_text
+from ._files import _refuse_read_only, atomic_write_text
 from .errors import ToleranceError, TrackingFileError
 
 __all__ = [
@@ -192,18 +192,21 @@ class Snapshot:
 
 
 def source_fingerprint(function: Callable[..., Any]) -> str | None:
-    """A short hash of a test function's source (decorators included), or None without source.
+    """A short hash of a test function's source from its ``def`` line on, or None without source.
 
-    Line endings and trailing spaces are normalised, so a checkout with CRLF line endings has
-    the same fingerprint as one with LF.
+    Decorators are left out: adding a case to a ``parametrize`` list must not mark the other
+    cases as changed, and a changed weight or tolerance is shown in the report anyway. Line
+    endings and trailing spaces are normalised, so a CRLF checkout has the same fingerprint.
     """
     function = getattr(function, "__func__", function)
     try:
-        source = inspect.getsource(function)
+        lines, _ = inspect.getsourcelines(function)
     except (OSError, TypeError):
         return None
-    lines = [line.rstrip() for line in textwrap.dedent(source).splitlines()]
-    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    lines = textwrap.dedent("".join(lines)).splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"(async\s+)?def\s", line)), 0)
+    body = "\n".join(line.rstrip() for line in lines[start:])
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     return f"sha256:{digest[:16]}"
 
 
@@ -542,7 +545,7 @@ class Comparison:
         return self.loss_status == REGRESSED or bool(self.regressions)
 
 
-def _judge(old: float | None, new: float | None, tolerance: Tolerance) -> str:
+def _judge(old: float | None, new: float | None, tolerance: Tolerance, extra: float = 0.0) -> str:
     if old is None:
         return UNCHANGED if new is None else IMPROVED
     if new is None or math.isnan(new):
@@ -554,7 +557,7 @@ def _judge(old: float | None, new: float | None, tolerance: Tolerance) -> str:
         return UNCHANGED
     if delta < 0:
         return IMPROVED
-    return WORSE if delta <= tolerance.allowance(old) else REGRESSED
+    return WORSE if delta <= tolerance.allowance(old) + extra else REGRESSED
 
 
 _ORDER = {status: index for index, status in enumerate(STATUSES)}
@@ -568,12 +571,15 @@ def compare(
 ) -> Comparison:
     """Compare ``new`` with ``old``. Tests in ``old`` but not in ``new`` are "not run" unless
     listed in ``disappeared``. A test's own tolerance (from its marker) overrides ``tolerance``;
-    without either, any worsening beyond rounding noise is a regression.
+    without either, any worsening beyond rounding noise is a regression. The suite loss is
+    judged with ``tolerance``, widened by the worsening that tests' own tolerances allow (a
+    test allowed 50% worse must not fail the suite loss for being 40% worse).
     """
     default = tolerance if tolerance is not None else EXACT
     gone = set(disappeared)
     changes = []
     before, after = [], []
+    excused = 0.0
     for nodeid, entry in new.tests.items():
         previous = old.tests.get(nodeid)
         own = entry.tolerance or (previous.tolerance if previous is not None else None)
@@ -593,6 +599,8 @@ def compare(
         if previous.weighted is not None and entry.weighted is not None:
             before.append(previous.weighted)
             after.append(entry.weighted)
+            if own and status == WORSE:
+                excused += max(entry.weighted - previous.weighted, 0.0)
     for nodeid, previous in old.tests.items():
         if nodeid not in new.tests:
             status = DISAPPEARED if nodeid in gone else NOT_RUN
@@ -608,7 +616,7 @@ def compare(
 
     changes.sort(key=order)
     loss_old, loss_new = _fsum(before), _fsum(after)
-    loss_status = _judge(loss_old, loss_new, default) if before else UNCHANGED
+    loss_status = _judge(loss_old, loss_new, default, excused) if before else UNCHANGED
     return Comparison(
         old=old,
         new=new,
@@ -684,6 +692,7 @@ def append_history(path: str | os.PathLike[str], record: Mapping[str, Any]) -> N
     data = (line + "\n").encode("utf-8")
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _refuse_read_only(Path(path))
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as exc:
         raise TrackingFileError(
