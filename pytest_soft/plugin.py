@@ -11,6 +11,7 @@ import functools
 import inspect
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from _pytest.runner import runtestprotocol
 
 from ._files import atomic_write_text
 from ._marker import MARKER, MARKER_HELP, SoftSpec, make_spec
-from .errors import SoftError
+from .errors import SoftError, SoftWarning
 from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult
 
 if TYPE_CHECKING:
@@ -475,9 +476,27 @@ class SoftSession:
             state.capturing = None
         return cases, skipped
 
+    def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
+        from .fit import fit
+
+        option = self.config.option
+        return fit(
+            terms,
+            params=option.soft_fit_params,
+            method=option.soft_fit_method,
+            tol=option.soft_fit_tol,
+            max_iter=option.soft_fit_max_iter,
+            timeout=option.soft_fit_timeout,
+            restarts=option.soft_fit_restarts,
+            seed=option.soft_fit_seed,
+            lr=option.soft_fit_lr,
+            holdout=holdout,
+            progress=progress,
+        )
+
     def _fit(self, cases: list[Any], skipped: list[str], reporter: Any) -> None:
         from .batch import build_terms
-        from .fit import fit, split_holdout
+        from .fit import split_holdout
         from .report import render_fit
 
         option = self.config.option
@@ -506,20 +525,13 @@ class SoftSession:
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
-        result = fit(
-            terms,
-            params=option.soft_fit_params,
-            method=option.soft_fit_method,
-            tol=option.soft_fit_tol,
-            max_iter=option.soft_fit_max_iter,
-            timeout=option.soft_fit_timeout,
-            restarts=option.soft_fit_restarts,
-            seed=option.soft_fit_seed,
-            lr=option.soft_fit_lr,
-            holdout=holdout,
-            progress=progress,
-        )
+        with warnings.catch_warnings():
+            # The fit section shows the fit's own warnings (result.warnings), in place.
+            warnings.simplefilter("ignore", SoftWarning)
+            result = self._run_fit(terms, holdout, progress)
         progress.done()
+        for message in result.warnings:
+            self._write(reporter, f"warning: {message}", {"yellow": True})
         written = self.state.fit_written
         if result.improved:
             groups = result.apply()
