@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shlex
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import autograd  # noqa: F401  (in sys.modules before pytester's in-process runs snapshot them)
 import numpy  # noqa: F401
@@ -759,3 +761,36 @@ def test_under_xdist_the_controller_compares_and_writes_once(pytester):
     assert section(parallel, "soft baseline")[2] == (
         "2 regressed, 1 worse within tolerance, 1 disappeared, 1 unchanged"
     )
+
+
+def ci_job_command() -> list[str]:
+    """The pytest command of the GitHub Actions job in docs/reports.md, as a list of args."""
+    docs = Path(__file__).resolve().parent.parent / "docs" / "reports.md"
+    lines = docs.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("pytest -n 2"))
+    words = []
+    for line in lines[start:]:
+        if not line.strip() or line.strip().startswith("- "):
+            break
+        words += shlex.split(line)
+    return words
+
+
+def test_the_ci_job_in_the_docs_passes_then_fails_on_a_regression(pytester):
+    command = ci_job_command()
+    assert command[:3] == ["pytest", "-n", "2"]
+    write_project(pytester)
+    run(pytester, "--soft-baseline", "ci/soft-baseline.json", "--soft-update-baseline")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *command[1:])
+    assert result.ret == 0
+    summary = (pytester.path / "soft-report" / "summary.md").read_text(encoding="utf-8")
+    assert "no regression (tolerance 5%,1e-09)" in summary
+    for name in ("report.json", "report.html", "benchmark.json"):
+        assert (pytester.path / "soft-report" / name).is_file()
+
+    write_project(pytester, impl="A = 1.0\nB = 2.5\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *command[1:])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    summary = (pytester.path / "soft-report" / "summary.md").read_text(encoding="utf-8")
+    assert "**regressed**: 1 soft test worse than the baseline" in summary
+    assert "| regressed | test\\_soft.py::test\\_b | 2 | 2.5 | +25.0% |" in summary
