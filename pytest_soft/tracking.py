@@ -7,6 +7,7 @@ every problem with a file is a :class:`TrackingFileError` that names the file an
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import inspect
@@ -708,10 +709,16 @@ def append_history(path: str | os.PathLike[str], record: Mapping[str, Any]) -> N
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a hand-edited file without a final newline: keep lines apart
-        written = os.write(fd, data)
-        while written < len(data):  # only on exotic file systems
-            written += os.write(fd, data[written:])
-        os.fsync(fd)
+        try:
+            written = os.write(fd, data)
+            while written < len(data):  # only on exotic file systems
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except BaseException:
+            # A full disk, or an interrupt, in the middle: never leave half a line behind.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
     except OSError as exc:
         raise TrackingFileError(
             f"{path}: cannot append to the history file: {exc.strerror or exc}."
