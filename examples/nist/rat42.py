@@ -1,0 +1,24 @@
+"""Rat42 (NIST StRD, higher difficulty), the implementation under test:
+
+    y = b1 / (1+exp[b2-b3*x])
+
+with b1..b3 declared as parameters, starting from the NIST start that NIST_START names
+(1 by default), or from rat42.params.json once a fit has written it.
+"""
+
+import autograd.numpy as np
+import strd
+
+from pytest_soft import Parameters
+
+PROBLEM = strd.load("Rat42")
+theta = Parameters(**PROBLEM.start_values())
+
+
+def model(x, b1, b2, b3):
+    """The NIST model, as a plain function of x and the parameters."""
+    return b1 / (1 + np.exp(b2 - b3 * x))
+
+
+def f(x):
+    return model(x, theta.b1, theta.b2, theta.b3)
