@@ -871,9 +871,41 @@ class SoftOutputs:
             pytest.ExitCode.INTERNAL_ERROR,
             pytest.ExitCode.USAGE_ERROR,
         )
-        problems = self._finish(complete)
+        try:
+            problems = self._finish(complete)
+        except KeyboardInterrupt:
+            # Ctrl-C while the files are written: each file is the old one or the new one
+            # (atomic writes); say which are which, and end as pytest ends an interrupted run.
+            wanted = self._wanted()
+            done = [f"{kind} {self._shown(path)}" for kind, path in self.written]
+            left = [
+                f"{kind} {self._shown(path)}"
+                for kind, path in wanted
+                if (kind, path) not in self.written
+            ]
+            self._say(
+                "interrupted while writing the soft files: "
+                + (f"written: {', '.join(done)}; " if done else "")
+                + f"not written (left as they were): {', '.join(left) or 'none'}",
+                {"yellow": True, "bold": True},
+            )
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+            return
         if (self.fails or problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _wanted(self) -> list[tuple[str, Path]]:
+        """The files this run was asked to write, as (kind, path), in the order written."""
+        option = self.config.option
+        wanted = []
+        if option.soft_update_baseline and "soft_baseline" in self.paths:
+            wanted.append(("baseline", self.paths["soft_baseline"]))
+        if "soft_history" in self.paths:
+            wanted.append(("history", self.paths["soft_history"]))
+        wanted += [
+            (kind, self.paths[name]) for name, kind in _OUTPUT_OPTIONS.items() if name in self.paths
+        ]
+        return wanted
 
     def _finish(self, complete: bool) -> bool:
         from .errors import TrackingFileError
@@ -926,6 +958,8 @@ class SoftOutputs:
             problems |= self._append_history(history_path, snapshot)
             if "soft_html" in self.paths:
                 history = self._load_history(history_path)
+        elif history_path is not None and not complete:
+            self._say("history not appended: the run did not complete", {"yellow": True})
         if any(name in self.paths for name in _OUTPUT_OPTIONS):
             problems |= self._write_reports(results, history)
         return problems
