@@ -144,6 +144,8 @@ class FitResult:
     scores_before: dict[str, float] = field(default_factory=dict)
     scores_after: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: How many independent groups of parameters (sharing no soft test) were fitted separately.
+    blocks: int = 1
     _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
@@ -453,8 +455,12 @@ def _tracing_message(term: Term, exc: BaseException) -> str:
 # -- choosing what to fit ---------------------------------------------------------------------
 
 
-def _initial_reads(terms: Sequence[Term]) -> tuple[list[np.ndarray], set[tuple[Parameters, str]]]:
-    values, reads = [], set()
+def _initial_reads(
+    terms: Sequence[Term],
+) -> tuple[list[np.ndarray], list[set[tuple[Parameters, str]]]]:
+    """Each term's scores at the start, and the parameters each one reads."""
+    values: list[np.ndarray] = []
+    reads: list[set[tuple[Parameters, str]]] = []
     for term in terms:
         with record_reads() as seen:
             try:
@@ -467,7 +473,7 @@ def _initial_reads(terms: Sequence[Term]) -> tuple[list[np.ndarray], set[tuple[P
                     "deselect it) before fitting."
                 ) from exc
         values.append(_score_vector(term, returned, strict=True))
-        reads |= seen
+        reads.append(set(seen))
     return values, reads
 
 
@@ -492,11 +498,51 @@ def _choose_slots(
                 "module name for its whole group."
             )
         candidates = [(g, spec) for g, spec in candidates if any(_matches(spec, s) for s in only)]
+    return _layout(candidates), notes
+
+
+def _layout(pairs: Sequence[tuple[Parameters, ParamSpec]]) -> list[_Slot]:
     slots, offset = [], 0
-    for group, spec in candidates:
+    for group, spec in pairs:
         slots.append(_Slot(group, spec, offset, offset + spec.size))
         offset += spec.size
-    return slots, notes
+    return slots
+
+
+def _independent_blocks(
+    reads: Sequence[set[tuple[Parameters, str]]], slots: Sequence[_Slot]
+) -> tuple[list[tuple[list[int], list[_Slot]]], list[int]]:
+    """Split the fit into blocks that share no parameter: (term indices, slots) per block, and
+    the terms that read no fitted parameter (their scores cannot change)."""
+    index = {(slot.group, slot.spec.name): i for i, slot in enumerate(slots)}
+    parent = list(range(len(slots)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    term_slots: list[list[int]] = []
+    for seen in reads:
+        mine = sorted(index[key] for key in seen if key in index)
+        for other in mine[1:]:
+            parent[root(other)] = root(mine[0])
+        term_slots.append(mine)
+    blocks: dict[int, tuple[list[int], list[int]]] = {}
+    for i in range(len(slots)):
+        blocks.setdefault(root(i), ([], []))[1].append(i)
+    constant = []
+    for t, mine in enumerate(term_slots):
+        if mine:
+            blocks[root(mine[0])][0].append(t)
+        else:
+            constant.append(t)
+    out = [
+        (terms, _layout([(slots[i].group, slots[i].spec) for i in members]))
+        for terms, members in blocks.values()
+    ]
+    return out, constant
 
 
 # -- the optimisers ---------------------------------------------------------------------------
@@ -863,7 +909,7 @@ def fit(
         raise NothingToFit("no soft tests selected: there is nothing to fit.")
 
     values0, reads = _initial_reads(terms)
-    if not reads:
+    if not any(reads):
         names = [name for t in terms for name in (t.case_names or [t.name])]
         shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
         raise NothingToFit(
@@ -871,14 +917,156 @@ def fit(
             "there is nothing to tune. Declare the implementation's constants with "
             "Parameters(...) and read them at call time (theta.name)."
         )
-    slots, notes = _choose_slots(reads, params)
+    slots, notes = _choose_slots(set().union(*reads), params)
+    blocks, constant = _independent_blocks(reads, slots)
+    if len(blocks) == 1:
+        # One block: every term goes in, so thresholds and reports see the whole suite.
+        blocks, constant = [(list(range(len(terms))), blocks[0][1])], []
+    settings = _Settings(method, tol, max_iter, restarts, seed, lr, check_gradient, progress)
+    deadline = t0 + timeout if timeout else math.inf
+    outcomes = []
+    for term_indices, block_slots in blocks:
+        block_terms = [terms[i] for i in term_indices]
+        block_values = [values0[i] for i in term_indices]
+        outcomes.append(_fit_block(block_terms, block_values, block_slots, settings, t0, deadline))
+        if time.monotonic() > deadline:
+            break
+
+    constant_loss = math.fsum(terms[i].weight * float(np.sum(values0[i])) for i in constant)
+    loss0 = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, values0))
+    done = len(outcomes)
+    not_fitted = math.fsum(_block_loss(blocks[k], terms, values0) for k in range(done, len(blocks)))
+    loss_after = constant_loss + math.fsum(o.loss_after for o in outcomes) + not_fitted
+    history: list[float] = []
+    for k, outcome in enumerate(outcomes):
+        others = (
+            constant_loss
+            + math.fsum(o.loss_after for o in outcomes[:k])
+            + math.fsum(_block_loss(blocks[j], terms, values0) for j in range(k + 1, len(blocks)))
+        )
+        history.extend(others + h for h in outcome.history)
+
+    after_values = list(values0)
+    for (term_indices, _), outcome in zip(blocks, outcomes):
+        for i, v in zip(term_indices, outcome.after_values):
+            after_values[i] = v
+    assignments: dict[Parameters, dict[str, Any]] = {}
+    changes: list[ParamChange] = []
+    for outcome in outcomes:
+        for group, values in outcome.assignments.items():
+            assignments.setdefault(group, {}).update(values)
+        changes.extend(outcome.changes)
+    changes.sort(key=lambda c: c.full_name)
+    fit_warnings = list(notes) + [w for o in outcomes for w in o.warnings]
+
+    holdout_before = holdout_after = None
+    if holdout:
+        whole = _Problem(holdout, slots)
+        x0 = whole.current()
+        x_after = x0.copy()
+        for slot in slots:
+            value = assignments.get(slot.group, {}).get(slot.spec.name)
+            if value is not None:
+                x_after[slot.start : slot.stop] = np.ravel(value)
+        holdout_before = whole.loss(x0, holdout)
+        holdout_after = whole.loss(x_after, holdout)
+
+    if len(blocks) == 1:
+        stop_reason = outcomes[0].stop_reason
+    else:
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome.stop_reason] = counts.get(outcome.stop_reason, 0) + 1
+        skipped = len(blocks) - done
+        stop_reason = (
+            f"{len(blocks)} independent parameter groups fitted one after another: "
+            + "; ".join(f"{reason} ({n})" for reason, n in counts.items())
+            + (f"; {skipped} not fitted: time budget" if skipped else "")
+        )
+    methods = sorted({o.method for o in outcomes})
+    return FitResult(
+        method=methods[0] if len(methods) == 1 else ", ".join(methods),
+        terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in terms),
+        cases=sum(int(v.shape[0]) for v in values0),
+        parameters=changes,
+        scalars=sum(slot.spec.size for slot in slots),
+        loss_before=loss0,
+        loss_after=loss_after,
+        iterations=sum(o.iterations for o in outcomes),
+        loss_evaluations=sum(o.loss_evaluations for o in outcomes),
+        gradient_evaluations=sum(o.gradient_evaluations for o in outcomes),
+        seconds=time.monotonic() - t0,
+        stop_reason=stop_reason,
+        converged=done == len(blocks) and all(o.converged for o in outcomes),
+        history=history,
+        starts=1 + restarts,
+        starts_run=max(o.starts_run for o in outcomes),
+        starts_at_best=min(o.starts_at_best for o in outcomes),
+        best_start=outcomes[0].best_start if len(outcomes) == 1 else 0,
+        holdout_terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in holdout),
+        holdout_before=holdout_before,
+        holdout_after=holdout_after,
+        scores_before=_by_name(terms, values0),
+        scores_after=_by_name(terms, after_values),
+        warnings=fit_warnings,
+        blocks=len(blocks),
+        _assignments=assignments,
+    )
+
+
+def _block_loss(
+    block: tuple[list[int], list[_Slot]], terms: Sequence[Term], values: Sequence[np.ndarray]
+) -> float:
+    return math.fsum(terms[i].weight * float(np.sum(values[i])) for i in block[0])
+
+
+@dataclass(frozen=True)
+class _Settings:
+    method: str
+    tol: float
+    max_iter: int
+    restarts: int
+    seed: int
+    lr: float | None
+    check_gradient: bool
+    progress: Callable[[Progress], None] | None
+
+
+@dataclass
+class _BlockOutcome:
+    method: str
+    loss_after: float
+    after_values: list[np.ndarray]
+    assignments: dict[Parameters, dict[str, Any]]
+    changes: list[ParamChange]
+    iterations: int
+    loss_evaluations: int
+    gradient_evaluations: int
+    stop_reason: str
+    converged: bool
+    history: list[float]
+    starts_run: int
+    starts_at_best: int
+    best_start: int
+    warnings: list[str]
+
+
+def _fit_block(
+    terms: list[Term],
+    values0: list[np.ndarray],
+    slots: list[_Slot],
+    settings: _Settings,
+    t0: float,
+    deadline: float,
+) -> _BlockOutcome:
+    """Fit the parameters of one block (terms that share parameters with no other block)."""
+    method, tol, max_iter, seed = settings.method, settings.tol, settings.max_iter, settings.seed
     problem = _Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
     before_assign = problem.assignments(x0)
     loss0 = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, values0))
-    scores_before = _by_name(terms, values0)
-    fit_warnings: list[str] = list(notes)
+    fit_warnings: list[str] = []
 
     if method == "auto":
         # Least squares needs the Jacobian: one pass per case or per parameter, whichever is
@@ -914,9 +1102,9 @@ def fit(
                 " unless another parameter moves it into play."
             )
             fit_warnings.append(message)
-            warnings.warn(SoftWarning(message), stacklevel=2)
+            warnings.warn(SoftWarning(message), stacklevel=3)
 
-    if check_gradient:
+    if settings.check_gradient:
         suspects = _gradient_check(problem, x0, seed)
         if suspects:
             shown = "; ".join(suspects[:3]) + (" ..." if len(suspects) > 3 else "")
@@ -927,13 +1115,11 @@ def fit(
                 "the fit may stall."
             )
             fit_warnings.append(message)
-            warnings.warn(SoftWarning(message), stacklevel=2)
+            warnings.warn(SoftWarning(message), stacklevel=3)
 
-    if lr is None:
-        lr = DEFAULT_LR.get(method_used, 0.01)
-    deadline = t0 + timeout if timeout else math.inf
+    lr = settings.lr if settings.lr is not None else DEFAULT_LR.get(method_used, 0.01)
     rng = np.random.default_rng(seed)
-    total_starts = 1 + restarts
+    total_starts = 1 + settings.restarts
     best_loss, best_x, best_start = loss0, x0.copy(), -1
     finals: list[float] = []
     history: list[float] = []
@@ -952,7 +1138,7 @@ def fit(
             max_iter=max_iter,
             deadline=deadline,
             t0=t0,
-            progress=progress,
+            progress=settings.progress,
         )
         starts_run += 1
         try:
@@ -998,51 +1184,34 @@ def fit(
     loss_after = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, after_values))
     if not math.isfinite(loss_after) or loss_after > loss0:
         best_x, loss_after, after_values = x0, loss0, values0
-    scores_after = _by_name(terms, after_values)
     at_best = sum(
         1 for f in finals if f <= best_loss + max(1e-6 * abs(best_loss), MIN_IMPROVEMENT_ABS)
     )
-    holdout_before = holdout_after = None
-    if holdout:
-        holdout_before = problem.loss(x0, holdout)
-        holdout_after = problem.loss(best_x, holdout)
-
     after_assign = problem.assignments(best_x)
-    changes = []
-    for slot in slots:
-        changes.append(
-            ParamChange(
-                slot.spec.full_name,
-                before_assign[slot.group][slot.spec.name],
-                after_assign[slot.group][slot.spec.name],
-            )
+    changes = [
+        ParamChange(
+            slot.spec.full_name,
+            before_assign[slot.group][slot.spec.name],
+            after_assign[slot.group][slot.spec.name],
         )
-    return FitResult(
+        for slot in slots
+    ]
+    return _BlockOutcome(
         method=method_used,
-        terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in terms),
-        cases=sum(int(v.shape[0]) for v in values0),
-        parameters=changes,
-        scalars=problem.size,
-        loss_before=loss0,
         loss_after=loss_after,
+        after_values=list(after_values),
+        assignments=after_assign,
+        changes=changes,
         iterations=iterations,
         loss_evaluations=problem.loss_evaluations,
         gradient_evaluations=problem.gradient_evaluations,
-        seconds=time.monotonic() - t0,
         stop_reason=stop_reason,
         converged=converged,
         history=history,
-        starts=total_starts,
         starts_run=starts_run,
         starts_at_best=at_best,
         best_start=max(best_start, 0),
-        holdout_terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in holdout),
-        holdout_before=holdout_before,
-        holdout_after=holdout_after,
-        scores_before=scores_before,
-        scores_after=scores_after,
         warnings=fit_warnings,
-        _assignments=after_assign,
     )
 
 

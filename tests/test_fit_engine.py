@@ -597,3 +597,50 @@ def test_the_engine_works_in_a_plain_python_process(tmp_path):
     assert done.stdout.split() == ["lsq", "1.5", "3.0"]
     stored = json.loads((tmp_path / "curve.params.json").read_text(encoding="utf-8"))
     assert stored["parameters"] == {"k": 1.5}
+
+
+def test_independent_groups_are_fitted_separately_each_to_its_own_convergence(load):
+    # Two models that share no parameter, with losses of wildly different scale, and a term
+    # that reads no parameter at all: each group converges on its own terms.
+    big = load(
+        """
+        from pytest_soft import Parameters
+        theta = Parameters(k=1.0)
+        """,
+        name="big",
+    )
+    small = load(
+        """
+        from pytest_soft import Parameters
+        theta = Parameters(k=1.0)
+        """,
+        name="small",
+    )
+    terms = [
+        Term(f"big{x}", lambda x=x: (big.theta.k * x - 1e4 * x) ** 2) for x in (1.0, 2.0, 3.0)
+    ] + [
+        Term(f"small{x}", lambda x=x: (small.theta.k * x - 3e-5 * x) ** 2) for x in (1.0, 2.0, 3.0)
+    ]
+    terms.append(Term("constant", lambda: 0.5))
+    result = fit(terms)
+    assert result.blocks == 2
+    assert "2 independent parameter groups fitted one after another" in result.stop_reason
+    assert after(result, "big.k") == pytest.approx(1e4, rel=1e-12)
+    assert after(result, "small.k") == pytest.approx(3e-5, rel=1e-9)
+    assert result.loss_after == pytest.approx(0.5, rel=1e-12)  # the constant term stays
+    assert result.scores_after["constant"] == 0.5
+    assert result.terms == 7
+    assert result.history[-1] == pytest.approx(result.loss_after, rel=1e-6)
+
+
+def test_terms_that_share_a_parameter_are_fitted_together(load):
+    model = load()
+    terms = [
+        Term("a_only", lambda: (model.theta.a - 2.0) ** 2),
+        Term("a_and_b", lambda: (model.theta.a + model.theta.b - 2.5) ** 2),
+    ]
+    result = fit(terms)
+    assert result.blocks == 1
+    assert "independent" not in result.stop_reason
+    assert after(result, "model.a") == pytest.approx(2.0, abs=1e-8)
+    assert after(result, "model.b") == pytest.approx(0.5, abs=1e-8)

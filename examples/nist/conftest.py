@@ -1,4 +1,4 @@
-"""The NIST example's pytest settings: which start the run uses, and one problem per fit."""
+"""The NIST example's pytest settings: which start the run uses, shown in the header."""
 
 from __future__ import annotations
 
@@ -19,16 +19,3 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"{', '.join(files)} (delete them to start from the NIST start)"
         )
     return lines
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.getoption("soft_fit", False):
-        return
-    problems = sorted({item.path.name for item in items if item.path.parent == HERE})
-    if len(problems) > 1:
-        raise pytest.UsageError(
-            f"examples/nist: fit one problem at a time, e.g. pytest --fit {problems[0]} "
-            f"(selected: {', '.join(problems)}). The problems share no parameter, and one fit "
-            "of their summed losses (from 1.6e-08 to 5642) stops when the sum has converged, "
-            "not each problem."
-        )
