@@ -105,7 +105,7 @@ def render_summary(results: Sequence[SoftResult], worst: int = 5) -> list[str]:
         lines.append(f"worst {len(top)}:")
         width = max(len(format_number(r.weighted)) for r in top)
         for r in top:
-            lines.append(f"  {format_number(r.weighted):>{width}}  {r.nodeid}")
+            lines.append(f"  {format_number(r.weighted):>{width}}  {visible(r.nodeid)}")
     return lines
 
 
@@ -132,7 +132,7 @@ def render_table(
         if before is not None:
             old = before.get(r.nodeid)
             row = (format_number(old), row[0], format_change(old, r.score), *row[1:])
-        rows.append((*row, r.nodeid))
+        rows.append((*row, visible(r.nodeid)))
     header = (*header, "test")
     numeric = len(header) - 2  # every column but outcome and test is right-aligned
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
@@ -213,11 +213,12 @@ def render_fit(
             f"{'s' if result.holdout_terms != 1 else ''} kept out of the fit) "
             f"{format_number(result.holdout_before)} -> {format_number(result.holdout_after)}"
         )
-    width = max((len(p.full_name) for p in result.parameters), default=0)
+    width = max((len(visible(p.full_name)) for p in result.parameters), default=0)
     for change in result.parameters:
         before, after = change.before, change.after
         text = (
-            f"  {change.full_name:<{width}}  {_describe_value(before)} -> {_describe_value(after)}"
+            f"  {visible(change.full_name):<{width}}  {_describe_value(before)} -> "
+            f"{_describe_value(after)}"
         )
         if np.ndim(after) > 0:
             delta = np.abs(np.asarray(after) - np.asarray(before))
