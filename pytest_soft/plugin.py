@@ -23,7 +23,7 @@ from _pytest.runner import runtestprotocol
 from ._files import atomic_write_text
 from ._marker import MARKER, MARKER_HELP, SoftSpec, make_spec
 from .errors import SoftError, SoftWarning
-from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult
+from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult, visible
 
 if TYPE_CHECKING:
     from .fit import FitResult, Progress
@@ -430,7 +430,8 @@ class SoftSession:
 
     def _write(self, reporter: Any, line: str, markup: dict[str, bool] | None = None) -> None:
         if reporter is not None:
-            reporter.write_line(line, **(markup or {}))
+            # Test ids and parameter names may hold newlines and terminal escapes: show them.
+            reporter.write_line(visible(line), **(markup or {}))
 
     def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str]]:
         """Run each soft test once, quietly, to set up its fixtures and capture its body."""
