@@ -789,7 +789,9 @@ def _run_first_order(
         run.iteration(loss, gnorm)
         if gnorm <= tol:
             return "converged: gradient below --fit-tol", True
-        if run.best_loss < best_at_last_check - tol * max(abs(best_at_last_check), 1e-300):
+        # (The first check compares with inf: inf - tol * inf would be NaN, never passed.)
+        margin = tol * max(abs(best_at_last_check), 1e-300)
+        if run.best_loss < best_at_last_check - (margin if math.isfinite(margin) else 0.0):
             best_at_last_check = run.best_loss
             since_best = 0
         else:
