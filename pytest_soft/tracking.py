@@ -328,9 +328,12 @@ def _read_json(path: str | os.PathLike[str], what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        hint = "Restore it from version control, or write it again with pytest-soft."
+        if exc.msg == "Extra data" and HISTORY_FORMAT in text.partition("\n")[0]:
+            hint = "It is a history file: `python -m pytest_soft history` reads those."
         raise TrackingFileError(
             f"{path}: not a {what} file: invalid JSON at line {exc.lineno} column {exc.colno} "
-            f"({exc.msg}). Restore it from version control, or write it again with pytest-soft."
+            f"({exc.msg}). {hint}"
         ) from None
     except (ValueError, RecursionError) as exc:  # nesting too deep, an integer too long
         raise TrackingFileError(

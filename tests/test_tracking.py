@@ -289,6 +289,11 @@ def test_binary_and_missing_files_are_clear_errors(tmp_path):
         load_snapshot(tmp_path / "missing.json")
     with pytest.raises(TrackingFileError, match="is a directory"):
         load_snapshot(tmp_path)
+    history = tmp_path / "history.jsonl"
+    append_history(history, record(1.0))
+    append_history(history, record(2.0))
+    with pytest.raises(TrackingFileError, match="It is a history file: `python -m pytest_soft"):
+        load_snapshot(history)
 
 
 # -- history files ------------------------------------------------------------------------------
@@ -372,6 +377,13 @@ TESTS = """
     def test_cases(k):
         return impl.A * k
 """
+
+
+@pytest.fixture(autouse=True)
+def no_bytecode(monkeypatch):
+    """impl.py is rewritten within the same second with the same size: never use a stale .pyc."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
 
 
 def write_project(pytester, impl=IMPL, tests=TESTS):
