@@ -490,3 +490,16 @@ def test_a_read_only_parameter_file_keeps_its_mode_and_bytes_after_a_refused_fit
     _run(pytester, row)
     path = pytester.path / "impl.params.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+def test_the_docs_page_lists_every_row_of_the_catalogue_with_its_exit_status() -> None:
+    page = Path(__file__).parent.parent / "docs" / "when-things-go-wrong.md"
+    text = page.read_text(encoding="utf-8")
+    section = text.split("\n## Bad input\n", 1)[1].split("\n## ", 1)[0]
+    documented = {}
+    for line in section.splitlines():
+        if not line.startswith("| ") or line.startswith("| situation |"):
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        documented[cells[0]] = int(cells[2])
+    assert documented == {row.id: row.exit for row in CATALOGUE}
