@@ -503,3 +503,40 @@ def test_the_docs_page_lists_every_row_of_the_catalogue_with_its_exit_status() -
         cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
         documented[cells[0]] = int(cells[2])
     assert documented == {row.id: row.exit for row in CATALOGUE}
+
+
+HANGS_IN_THE_FIT = """\
+import time
+from pytest_soft import soft_test
+import impl
+
+calls = 0
+
+
+@soft_test
+def test_hangs_in_the_fit():
+    global calls
+    calls += 1
+    if calls == 2:  # the first call records the test; the second is the fit's
+        time.sleep(4)
+    return (impl.theta.a - 2.0) ** 2
+"""
+
+
+@pytest.mark.xfail(
+    reason="known gap: pytest-timeout times tests, not the fit's own evaluations of them; a "
+    "soft test that hangs during --fit hangs the fit (--fit-timeout is checked between "
+    "iterations only)",
+    strict=True,
+)
+def test_a_soft_test_that_hangs_during_the_fit_is_stopped_by_pytest_timeout(tmp_path):
+    (tmp_path / "impl.py").write_text(IMPL, encoding="utf-8")
+    (tmp_path / "test_soft.py").write_text(HANGS_IN_THE_FIT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--fit", "--timeout", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "Timeout" in done.stdout + done.stderr
