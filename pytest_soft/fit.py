@@ -1143,6 +1143,8 @@ def _fit_block(
             progress=settings.progress,
         )
         starts_run += 1
+        # Overflow on the way to a non-finite loss is counted and reported below, not warned.
+        saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
         try:
             if method_used == "lsq":
                 try:
@@ -1161,6 +1163,8 @@ def _fit_block(
                 reason, ok = _run_first_order(run, x_start, tol, method_used, lr)
         except _Stop as stop:
             reason, ok = stop.reason, False
+        finally:
+            np.seterr(**saved_errors)
         if run.nonfinite and "non-finite" not in reason:
             reason += (
                 f" (the loss was non-finite at {run.nonfinite} point(s); kept the best finite one)"
