@@ -541,7 +541,8 @@ def test_html_report_renders_in_headless_chromium(pytester):
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
+    # Judged by the DOM it prints: Chromium may exit non-zero over a missing D-Bus or GPU.
+    assert "<html" in done.stdout, done.stderr
     dom = Page(done.stdout)
     # the browser built the page we wrote: every section, every chart, no injected element
     assert {"summary", "worst", "fit", "loss-curve", "tests", "score-table"} <= dom.ids
