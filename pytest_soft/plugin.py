@@ -518,6 +518,10 @@ class SoftSession:
             cases, held_cases = split_holdout(cases, option.soft_fit_holdout, option.soft_fit_seed)
         terms, notes = build_terms(cases)
         holdout, _ = build_terms(held_cases)
+        limit = _per_test_timeout(self.config)
+        if limit:
+            for term in [*terms, *holdout]:
+                term.score = _time_limited(term.score, term.name, limit)
         for term in terms:
             if term.case_names is not None:
                 self._write(
@@ -586,6 +590,50 @@ class SoftSession:
         terminalreporter.write_sep("=", "soft scores")
         for line in render_summary(results, worst=_ini_int(self.config, "soft_summary_worst")):
             write(line)
+
+
+def _per_test_timeout(config: pytest.Config) -> float | None:
+    """pytest-timeout's per-test limit, when that plugin is active and one is set."""
+    seconds = getattr(config, "_env_timeout", None)  # its option, ini or environment setting
+    if not seconds:
+        return None
+    import signal
+    import threading
+
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return None
+    return float(seconds)
+
+
+class SoftTestTimeout(SoftError):
+    """A soft test body ran past pytest-timeout's limit while the fit evaluated it."""
+
+
+def _time_limited(score: Callable[[], Any], name: str, seconds: float) -> Callable[[], Any]:
+    """``score`` with pytest-timeout's limit applied to each call the fit makes (pytest-timeout
+    itself only watches the test run, not the fit's own evaluations)."""
+    import signal
+
+    def expired(signum: int, frame: Any) -> None:
+        raise SoftTestTimeout(
+            f"Timeout: soft test {name} ran longer than {seconds:g} s (pytest-timeout's "
+            "limit) while the fit evaluated it; the fit stopped. Make the test faster, or raise "
+            "--timeout."
+        )
+
+    def call() -> Any:
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return score()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return call
 
 
 class _ProgressLine:
