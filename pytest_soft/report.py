@@ -252,7 +252,7 @@ def render_fit(
 
 
 # -- file reports: JSON, Markdown, github-action-benchmark ---------------------------------------
-# Each renderer takes the JSON report (a plain dict, see build_report and docs/reports.md), so a
+# Each renderer takes the JSON report (a plain dict, see build_report and the README), so a
 # saved report can be rendered again later without the run.
 
 
@@ -332,7 +332,7 @@ def build_report(
     comparison: Comparison | None = None,
     root: Path | None = None,
 ) -> dict[str, Any]:
-    """The JSON report of a run (format "pytest-soft report", version 1; docs/reports.md).
+    """The JSON report of a run (format "pytest-soft report", version 1; documented in the README).
 
     ``meta`` is :func:`pytest_soft.tracking.run_metadata` plus anything the caller adds
     (``duration``, ``args``, ``workers``).
