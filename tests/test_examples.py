@@ -113,6 +113,39 @@ def example_globals(
     forget_modules_from(tmp_path)
 
 
+# -- sine ---------------------------------------------------------------------------------------
+
+
+def test_sine_plain_fit_is_stuck_and_restarts_find_omega(pytester: pytest.Pytester) -> None:
+    # The README's story: a plain fit from omega = 1 ends in a local minimum ...
+    stuck = run(pytester, "sine", "--fit")
+    assert stuck.ret == 0
+    before, after = numbers(fit_section(stuck), LOSS)
+    assert before == pytest.approx(210.786, abs=1e-3)
+    assert after > 100
+    omega = written_parameters(pytester.path / "sine.params.json")["omega"]
+    assert abs(omega - 1.5) > 0.05
+
+    # ... restarts (the quick start's command) find omega = 1.5, from a fresh copy.
+    (pytester.path / "sine.params.json").unlink()
+    fixed = run(pytester, "sine", "--fit", "--fit-restarts", "10")
+    assert fixed.ret == 0
+    section = fit_section(fixed)
+    assert "batched test_sine.py::test_sine: 200 cases in one call" in section
+    _, after = numbers(section, LOSS)
+    assert after < 1e-10
+    omega = written_parameters(pytester.path / "sine.params.json")["omega"]
+    assert omega == pytest.approx(1.5, abs=1e-6)
+
+    # A following plain run shows that loss.
+    plain = run(pytester, "sine")
+    assert plain.ret == 0
+    plain.assert_outcomes(passed=200)
+    (loss_line,) = [line for line in plain.outlines if "soft tests, suite loss" in line]
+    loss = float(re.search(r"suite loss (\S+)", loss_line).group(1))
+    assert loss < 1e-10
+
+
 # -- linear -------------------------------------------------------------------------------------
 
 
