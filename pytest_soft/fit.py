@@ -708,6 +708,30 @@ def _run_lsq(
     return reasons.get(result.status, (f"stopped: {result.message}", False))
 
 
+_blas_controller: list[Any] = []
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS to one thread, when threadpoolctl is installed (an optional dependency).
+
+    scipy's L-BFGS-B (C since scipy 1.15) with multi-threaded OpenBLAS runs many times slower
+    when the objective also calls BLAS (scipy issues 22438 and 23191): a 10,401-parameter MLP
+    fit took 2.7x longer idle and 12x under load on 2 cores (benchmarks/scale.py). The
+    controller is made once: making one scans the loaded libraries, which costs milliseconds.
+    """
+    if not _blas_controller:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas_controller.append(ThreadpoolController())
+        except Exception:  # not installed, or it cannot inspect this process
+            _blas_controller.append(None)
+    controller = _blas_controller[0]
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
 def _run_lbfgs(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
     from scipy.optimize import minimize
 
@@ -732,20 +756,21 @@ def _run_lbfgs(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
             np.where(np.isinf(problem.upper), None, problem.upper),
         )
     )
-    result = minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        callback=callback,
-        options={
-            "maxiter": run.max_iter + 1,
-            "ftol": tol,
-            "gtol": tol,
-            "maxfun": 20 * run.max_iter,
-        },
-    )
+    with _one_blas_thread():
+        result = minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            callback=callback,
+            options={
+                "maxiter": run.max_iter + 1,
+                "ftol": tol,
+                "gtol": tol,
+                "maxfun": 20 * run.max_iter,
+            },
+        )
     message = str(result.message)
     if "REL_REDUCTION" in message.upper() or "relative reduction" in message.lower():
         return "converged: loss changed by less than --fit-tol", True
