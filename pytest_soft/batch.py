@@ -120,12 +120,28 @@ def _batched(group: list[Case]) -> tuple[Term | None, str]:
             f"the batched call scored case {group[worst].name} {got[worst]!r} instead of "
             f"{expected[worst]!r}: the body is not elementwise"
         )
+    names = [c.name for c in group]
+
+    def select(indices: np.ndarray) -> Term:
+        """The same batch over some of its cases (for minibatches)."""
+        part = dict(stacked)
+        for name in varying:
+            part[name] = stacked[name][indices]
+        return Term(
+            _base_name(first.name),
+            lambda: function(**part),
+            first.weight,
+            first.threshold,
+            case_names=[names[i] for i in indices],
+        )
+
     term = Term(
         _base_name(first.name),
         score,
         first.weight,
         first.threshold,
-        case_names=[c.name for c in group],
+        case_names=names,
+        select=select,
     )
     return term, ""
 

@@ -83,6 +83,8 @@ class Term:
     #: For a term that evaluates several soft tests in one call (a batch), their names, one per
     #: entry of the 1-d array ``score()`` returns; the threshold then applies to each case.
     case_names: Sequence[str] | None = None
+    #: For a batch: a term over some of its cases (by index), for minibatches.
+    select: Callable[[np.ndarray], Term] | None = None
 
     def per_case(self, values: np.ndarray) -> dict[str, float]:
         """The scores by soft test name: one entry, or one per case of a batch."""
@@ -777,9 +779,60 @@ def _run_lbfgs(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
     return f"stopped: {message}", False
 
 
+class _Minibatches:
+    """Seeded minibatches of a problem's cases for Adam and SGD: each epoch visits every case
+    once in a new random order; a batched term contributes the cases drawn from it."""
+
+    def __init__(self, problem: _Problem, size: int, seed: int):
+        self.problem = problem
+        self.units = [
+            (t, c)
+            for t, (term, n) in enumerate(zip(problem.terms, problem.cases))
+            for c in (range(n) if term.select is not None and n > 1 else [None])
+        ]
+        self.size = min(size, len(self.units))
+        self.rng = np.random.default_rng(seed)
+        self.order = np.empty(0, dtype=int)
+        self.epoch_end = False
+
+    def next(self) -> _Problem:
+        if self.order.size == 0:
+            self.order = self.rng.permutation(len(self.units))
+        chosen, self.order = self.order[: self.size], self.order[self.size :]
+        self.epoch_end = self.order.size == 0
+        picked: dict[int, list[int]] = {}
+        for unit in chosen:
+            t, c = self.units[unit]
+            picked.setdefault(t, []).append(-1 if c is None else c)
+        terms = []
+        for t, cases in picked.items():
+            term = self.problem.terms[t]
+            if term.select is not None and cases[0] >= 0:
+                term = term.select(np.sort(np.array(cases)))
+            terms.append(term)
+        sub = _Problem(terms, self.problem.slots)
+        sub.cases = [
+            len(cases) if cases[0] >= 0 else self.problem.cases[t] for t, cases in picked.items()
+        ]
+        return sub
+
+    @property
+    def scale(self) -> float:
+        """Minibatch sums times this estimate the whole suite's."""
+        return len(self.units) / self.size
+
+
 def _run_first_order(
-    run: _Run, x0: np.ndarray, tol: float, method: str, lr: float, patience: int = 200
+    run: _Run,
+    x0: np.ndarray,
+    tol: float,
+    method: str,
+    lr: float,
+    minibatches: _Minibatches | None = None,
+    patience: int = 200,
 ) -> tuple[str, bool]:
+    if minibatches is not None:
+        return _run_minibatch(run, x0, tol, method, lr, minibatches)
     problem = run.problem
     x = np.clip(x0, problem.lower, problem.upper)
     m = np.zeros_like(x)
@@ -825,6 +878,65 @@ def _run_first_order(
         else:
             x = x - step_scale * lr * grad
         x = np.clip(x, problem.lower, problem.upper)
+
+
+def _step(
+    method: str, x: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float
+) -> np.ndarray:
+    """One Adam or SGD step (state holds Adam's moments and step count)."""
+    if method != "adam":
+        return x - lr * grad
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    state["t"] = t = state.get("t", 0) + 1
+    state["m"] = m = beta1 * state.get("m", 0.0) + (1 - beta1) * grad
+    state["v"] = v = beta2 * state.get("v", 0.0) + (1 - beta2) * grad**2
+    return x - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+
+
+def _run_minibatch(
+    run: _Run,
+    x0: np.ndarray,
+    tol: float,
+    method: str,
+    lr: float,
+    minibatches: _Minibatches,
+    patience_epochs: int = 20,
+) -> tuple[str, bool]:
+    """Adam or SGD on seeded minibatches; the whole suite's loss is measured once an epoch,
+    and that is what decides the best point and when progress has stopped."""
+    problem = run.problem
+    x = np.clip(x0, problem.lower, problem.upper)
+    state: dict[str, Any] = {}
+    best_epoch_loss = math.inf
+    stale_epochs = 0
+    run.seen(x, problem.loss(x))
+    while True:
+        batch = minibatches.next()
+        loss, grad, _ = _loss_and_grad(batch, x)
+        problem.gradient_evaluations += 1
+        loss *= minibatches.scale
+        grad = grad * minibatches.scale
+        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+            run.nonfinite += 1
+            if run.best_x is None or run.nonfinite > 20:
+                return "stopped: the loss or its gradient became non-finite", False
+            x, lr, state = run.best_x.copy(), lr * 0.5, {}
+            continue
+        run.iteration(loss, float(np.linalg.norm(grad)))
+        x = np.clip(_step(method, x, grad, state, lr), problem.lower, problem.upper)
+        if minibatches.epoch_end:
+            epoch_loss = problem.loss(x)
+            run.seen(x, epoch_loss)
+            margin = tol * abs(best_epoch_loss) if math.isfinite(best_epoch_loss) else 0.0
+            if epoch_loss < best_epoch_loss - margin:
+                best_epoch_loss, stale_epochs = epoch_loss, 0
+            else:
+                stale_epochs += 1
+                if stale_epochs >= patience_epochs:
+                    return (
+                        f"no progress: no lower loss in {patience_epochs} epochs of minibatches",
+                        False,
+                    )
 
 
 # -- starting points and the gradient check -------------------------------------------------
@@ -904,6 +1016,7 @@ def fit(
     restarts: int = 0,
     seed: int = 0,
     lr: float | None = None,
+    batch_size: int | None = None,
     holdout: Sequence[Term] = (),
     check_gradient: bool = True,
     progress: Callable[[Progress], None] | None = None,
@@ -941,7 +1054,17 @@ def fit(
     if len(blocks) == 1:
         # One block: every term goes in, so thresholds and reports see the whole suite.
         blocks, constant = [(list(range(len(terms))), blocks[0][1])], []
-    settings = _Settings(method, tol, max_iter, restarts, seed, lr, check_gradient, progress)
+    if batch_size is not None and batch_size < 1:
+        raise FitError(f"the minibatch size must be at least 1, got {batch_size}.")
+    if batch_size is not None and method not in ("adam", "sgd"):
+        raise FitError(
+            f"minibatches (batch size {batch_size}) are for the adam and sgd methods; the "
+            f"{method} method takes every soft test at each step. Choose adam or sgd, or drop "
+            "the batch size."
+        )
+    settings = _Settings(
+        method, tol, max_iter, restarts, seed, lr, check_gradient, progress, batch_size
+    )
     deadline = t0 + timeout if timeout else math.inf
     outcomes = []
     for term_indices, block_slots in blocks:
@@ -1049,6 +1172,7 @@ class _Settings:
     lr: float | None
     check_gradient: bool
     progress: Callable[[Progress], None] | None
+    batch_size: int | None = None
 
 
 @dataclass
@@ -1177,7 +1301,10 @@ def _fit_block(
             elif method_used == "lbfgs":
                 reason, ok = _run_lbfgs(run, x_start, tol)
             else:
-                reason, ok = _run_first_order(run, x_start, tol, method_used, lr)
+                minibatches = None
+                if settings.batch_size:
+                    minibatches = _Minibatches(problem, settings.batch_size, seed + start)
+                reason, ok = _run_first_order(run, x_start, tol, method_used, lr, minibatches)
         except _Stop as stop:
             reason, ok = stop.reason, False
         finally:

@@ -152,6 +152,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="learning rate of adam and sgd (default 0.01).",
     )
     group.addoption(
+        "--fit-batch-size",
+        type=_positive_int,
+        default=None,
+        dest="soft_fit_batch_size",
+        metavar="N",
+        help="adam and sgd: take each step on N soft test cases drawn at random (seeded with "
+        "--fit-seed), every case once an epoch, instead of the whole suite.",
+    )
+    group.addoption(
         "--fit-holdout",
         type=_fraction,
         default=0.0,
@@ -191,6 +200,11 @@ def pytest_configure(config: pytest.Config) -> None:
             "--fit runs in one process: the fit needs every soft test in the process that "
             "tunes the parameters. Drop -n (pytest-xdist) for the fit; a later plain run can "
             "use -n again."
+        )
+    if config.option.soft_fit_batch_size and config.option.soft_fit_method not in ("adam", "sgd"):
+        raise pytest.UsageError(
+            "--fit-batch-size takes minibatches for --fit-method adam or sgd; the "
+            f"{config.option.soft_fit_method} method takes every soft test at each step."
         )
     config.pluginmanager.register(SoftSession(config), "soft-session")
     if config.option.soft_fit and not hasattr(config, "workerinput"):
@@ -475,6 +489,7 @@ class SoftSession:
             restarts=option.soft_fit_restarts,
             seed=option.soft_fit_seed,
             lr=option.soft_fit_lr,
+            batch_size=option.soft_fit_batch_size,
             holdout=holdout,
             progress=progress,
         )

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pytest_soft.batch import Case, build_terms
+from pytest_soft.errors import FitError
 from pytest_soft.fit import fit
 
 IMPL = """
@@ -193,3 +194,74 @@ def test_plugin_says_once_why_a_test_is_not_batched(pytester):
     assert out.count("test_sine.py::test_branchy: 3 cases evaluated one by one") == 1
     assert "raised ValueError" in out
     assert not Path(pytester.path, "sineimpl.params.json").exists()
+
+
+# -- minibatches (--fit-batch-size) --------------------------------------------------------------
+
+
+def _linear_cases(impl, n=64):
+    rng = np.random.default_rng(3)
+    xs = [float(x) for x in rng.uniform(-2, 2, size=n)]
+
+    def body(x):
+        return (impl.f(x) - (2.0 * x + 1.0)) ** 2
+
+    return _cases(body, xs)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_adam_on_minibatches_reaches_the_optimum_and_repeats_with_a_seed(impl, batched):
+    cases = _linear_cases(impl)
+    if not batched:
+        cases = [c.__class__(**{**c.__dict__, "batch_key": None}) for c in cases]
+    terms, _ = build_terms(cases)
+    assert len(terms) == (1 if batched else 64)
+    options = dict(method="adam", lr=0.05, batch_size=8, max_iter=3000, seed=7, tol=1e-12)
+    first = fit(terms, **options)
+    again = fit(terms, **options)
+    assert [c.after for c in first.parameters] == [c.after for c in again.parameters]
+    assert [c.after for c in first.parameters] == pytest.approx([2.0, 1.0], abs=2e-3)
+    assert first.loss_after < 1e-3 * first.loss_before
+    other = fit(terms, **{**options, "seed": 8})
+    assert [c.after for c in other.parameters] != [c.after for c in first.parameters]
+
+
+def test_a_batch_term_selects_its_cases_for_a_minibatch(impl):
+    (term,), _ = build_terms(_linear_cases(impl, n=6))
+    part = term.select(np.array([1, 4]))
+    assert list(part.case_names) == [term.case_names[1], term.case_names[4]]
+    np.testing.assert_allclose(part.score(), np.asarray(term.score())[[1, 4]])
+
+
+def test_minibatches_are_only_for_adam_and_sgd(impl):
+    terms, _ = build_terms(_linear_cases(impl, n=4))
+    with pytest.raises(
+        FitError, match=r"minibatches \(batch size 2\) are for the adam and sgd methods"
+    ):
+        fit(terms, method="lbfgs", batch_size=2)
+
+
+def test_fit_batch_size_end_to_end(pytester):
+    pytester.makepyfile(sineimpl=textwrap.dedent(SINE_IMPL))
+    pytester.makepyfile(test_sine=textwrap.dedent(SINE_TESTS.format(marker_args="")))
+    refused = pytester.runpytest_subprocess("--fit", "--fit-batch-size", "8")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--fit-batch-size takes minibatches for --fit-method adam or sgd" in refused.stderr.str()
+    assert not Path(pytester.path, "sineimpl.params.json").exists()
+
+    result = pytester.runpytest_subprocess(
+        "--fit",
+        "--fit-method",
+        "adam",
+        "--fit-lr",
+        "0.02",
+        "--fit-batch-size",
+        "8",
+        "--fit-max-iter",
+        "2000",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == 0
+    params = json.loads(Path(pytester.path, "sineimpl.params.json").read_text())
+    assert params["parameters"]["omega"] == pytest.approx(1.3, abs=1e-3)
