@@ -221,6 +221,13 @@ class _Problem:
         self.weights = np.array([t.weight for t in self.terms], dtype=float)
         self.loss_evaluations = 0
         self.gradient_evaluations = 0
+        # The slots by group, laid out once for bound(), which runs for every term and pass.
+        by_group: dict[Parameters, list[tuple[str, int, int, tuple[int, ...]]]] = {}
+        for slot in slots:
+            by_group.setdefault(slot.group, []).append(
+                (slot.spec.name, slot.start, slot.stop, slot.spec.shape)
+            )
+        self._layout = list(by_group.items())
         # Cases per term, known after the first evaluation; it decides forward or reverse mode.
         self.cases = [1] * len(self.terms)
 
@@ -247,23 +254,22 @@ class _Problem:
     @contextlib.contextmanager
     def bound(self, x: Any) -> Iterator[None]:
         """Substitute x (plain or traced) for the fitted parameters inside the block."""
-        overrides: dict[Parameters, dict[str, Any]] = {}
-        for slot in self.slots:
-            # One index for a scalar: each traced slice or index costs a node and a backward
-            # step per pass (benchmarks/overhead.py).
-            if slot.spec.shape == ():
-                value = x[slot.start]
-            else:
-                value = _reshape(x[slot.start : slot.stop], slot.spec.shape)
-            overrides.setdefault(slot.group, {})[slot.spec.name] = value
-        saved = {group: group.__dict__["_overrides"] for group in overrides}
+        layout = self._layout
+        saved = []
         try:
-            for group, values in overrides.items():
-                group.__dict__["_overrides"] = values
+            for group, entries in layout:
+                values = {}
+                for name, start, stop, shape in entries:
+                    # One index for a scalar: each traced slice or index costs a node and a
+                    # backward step per pass (benchmarks/overhead.py).
+                    values[name] = x[start] if shape == () else _reshape(x[start:stop], shape)
+                state = group.__dict__
+                saved.append((state, state["_overrides"]))
+                state["_overrides"] = values
             yield
         finally:
-            for group, previous in saved.items():
-                group.__dict__["_overrides"] = previous
+            for state, previous in saved:
+                state["_overrides"] = previous
 
     # evaluation
 
@@ -345,17 +351,26 @@ class _Problem:
         """Per term: per-case scores and the gradient of their sum (one reverse pass each)."""
         self.gradient_evaluations += 1
         values, grads = [], []
-        for term in self.terms:
-            traced = self._traced(term, vector=False)
-
-            def work(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
-                vjp, value = make_vjp(traced)(x)
-                value = np.asarray(value, dtype=float)
-                return np.atleast_1d(value), vjp(np.ones_like(value))
-
-            value, grad = self._differentiate(term, work)
-            values.append(value)
-            grads.append(np.asarray(grad, dtype=float).reshape(self.size))
+        with warnings.catch_warnings():
+            # autograd warns when a score does not depend on the parameters; the fit reports
+            # that itself, per parameter.
+            warnings.simplefilter("ignore", UserWarning)
+            for term in self.terms:
+                try:
+                    vjp, value = make_vjp(self._traced(term, vector=False))(x)
+                    if type(value) is float or type(value) is np.float64:
+                        # The common case, a scalar score: no array conversions.
+                        values.append(np.array([value]))
+                        grads.append(np.asarray(vjp(1.0), dtype=float))
+                        continue
+                    value = np.asarray(value, dtype=float)
+                    grad = vjp(np.ones_like(value))
+                except FitError:
+                    raise
+                except Exception as exc:
+                    raise TracingError(_tracing_message(term, exc)) from exc
+                values.append(np.atleast_1d(value))
+                grads.append(np.asarray(grad, dtype=float).reshape(self.size))
         return values, grads
 
 
@@ -366,6 +381,9 @@ def _reshape(chunk: Any, shape: tuple[int, ...]) -> Any:
 def _check(term: Term, value: Any, strict: bool) -> None:
     """Validate a score; unless ``strict``, let a real but non-finite score through, so that
     the optimisers step back from a point where the loss turned NaN or infinite."""
+    raw = getval(value)
+    if not strict and (type(raw) is float or type(raw) is np.float64):
+        return  # a real scalar: valid, finite or not
     try:
         check_score(value, term.name)
     except ScoreError:
