@@ -251,12 +251,28 @@ class _Problem:
             out.setdefault(slot.group, {})[slot.spec.name] = value
         return out
 
+    def reverse_input(self, x: np.ndarray) -> Any:
+        """What reverse passes differentiate with respect to: the flat vector or, when the fit
+        has one parameter, that parameter's value itself, which spares every pass an index
+        into the vector (a node and a backward step each; benchmarks/overhead.py)."""
+        if len(self.slots) != 1:
+            return x
+        shape = self.slots[0].spec.shape
+        return x[0] if shape == () else x.reshape(shape)
+
     @contextlib.contextmanager
-    def bound(self, x: Any) -> Iterator[None]:
-        """Substitute x (plain or traced) for the fitted parameters inside the block."""
+    def bound(self, x: Any, direct: bool = False) -> Iterator[None]:
+        """Substitute x (plain or traced) for the fitted parameters inside the block; with
+        ``direct``, x is the one parameter's value (see reverse_input)."""
         layout = self._layout
         saved = []
         try:
+            if direct:
+                ((group, ((name, *_),)),) = layout
+                layout = []
+                state = group.__dict__
+                saved.append((state, state["_overrides"]))
+                state["_overrides"] = {name: x}
             for group, entries in layout:
                 values = {}
                 for name, start, stop, shape in entries:
@@ -287,12 +303,15 @@ class _Problem:
         per_term = self.scores(x, chosen)
         return math.fsum(t.weight * float(np.sum(s)) for t, s in zip(chosen, per_term))
 
-    def _traced(self, term: Term, vector: bool = True) -> Callable[[Any], Any]:
+    def _traced(
+        self, term: Term, vector: bool = True, direct: bool = False
+    ) -> Callable[[Any], Any]:
         """The term's score as a function of x: a 1-d array, or with ``vector=False`` the score
-        as returned (a scalar stays a scalar, which saves a traced reshape per pass)."""
+        as returned (a scalar stays a scalar, which saves a traced reshape per pass). With
+        ``direct``, a function of reverse_input(x)."""
 
         def traced(xx: Any) -> Any:
-            with self.bound(xx):
+            with self.bound(xx, direct):
                 value = term.score()
                 if vector:
                     return _traced_vector(term, value)
@@ -322,10 +341,11 @@ class _Problem:
         for term, n in zip(self.terms, self.cases):
             traced = self._traced(term)
 
-            def reverse(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
-                vjp, value = make_vjp(traced)(x)
+            def reverse(term: Term = term) -> tuple[Any, Any]:
+                traced = self._traced(term, direct=len(self.slots) == 1)
+                vjp, value = make_vjp(traced)(self.reverse_input(x))
                 value = np.asarray(value, dtype=float)
-                return value, np.stack([vjp(e) for e in np.eye(value.shape[0])])
+                return value, np.stack([np.ravel(vjp(e)) for e in np.eye(value.shape[0])])
 
             def forward(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
                 jvp = make_jvp(traced)(x)
@@ -351,17 +371,19 @@ class _Problem:
         """Per term: per-case scores and the gradient of their sum (one reverse pass each)."""
         self.gradient_evaluations += 1
         values, grads = [], []
+        start, direct = self.reverse_input(x), len(self.slots) == 1
         with warnings.catch_warnings():
             # autograd warns when a score does not depend on the parameters; the fit reports
             # that itself, per parameter.
             warnings.simplefilter("ignore", UserWarning)
             for term in self.terms:
                 try:
-                    vjp, value = make_vjp(self._traced(term, vector=False))(x)
+                    traced = self._traced(term, vector=False, direct=direct)
+                    vjp, value = make_vjp(traced)(start)
                     if type(value) is float or type(value) is np.float64:
                         # The common case, a scalar score: no array conversions.
                         values.append(np.array([value]))
-                        grads.append(np.asarray(vjp(1.0), dtype=float))
+                        grads.append(np.asarray(vjp(1.0), dtype=float).reshape(self.size))
                         continue
                     value = np.asarray(value, dtype=float)
                     grad = vjp(np.ones_like(value))
