@@ -159,6 +159,12 @@ def _register_outputs(config: pytest.Config) -> None:
             "--soft-update-baseline writes the file given with --soft-baseline PATH; "
             "add --soft-baseline."
         )
+    if option.soft_update_baseline and getattr(option, "soft_fit_dry_run", False):
+        raise pytest.UsageError(
+            "--soft-update-baseline with --fit-dry-run would record the scores of tuned values "
+            "that no parameter file holds, and the next run would regress against them. Drop "
+            "--fit-dry-run to keep the fit, or update the baseline in a run without it."
+        )
     if option.soft_fail_regression is not None and not option.soft_baseline:
         raise pytest.UsageError(
             "--soft-fail-regression compares with a baseline: add --soft-baseline PATH."

@@ -1,10 +1,12 @@
-"""Batched evaluation: the cases of a parametrized soft test evaluated in one call.
+"""Fit terms from recorded soft tests, and batched evaluation: the cases of a parametrized soft
+test evaluated in one call.
 
 A soft test written the natural way (one parametrized case per data point) costs one autograd
 trace per case. When the test body is elementwise, calling it once with its arguments stacked
 into arrays gives every case's score at the cost of one trace. This module builds fit terms
 from recorded cases, batching where a check at the starting point proves it gives the same
-scores, and falling back to case-by-case evaluation (with the reason) where it does not.
+scores, and falling back to case-by-case evaluation (with the reason) where it does not. A test
+whose body no longer gives its recorded score once its fixtures are torn down is left out.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import SoftError
 from .fit import Term
+from .scores import per_case_sums
 
 __all__ = ["Case", "build_terms"]
 
@@ -64,12 +68,33 @@ def build_terms(cases: Sequence[Case]) -> tuple[list[Term], list[str]]:
                 f"{_base_name(group[0].name)}: {len(group)} cases evaluated one by one ({why})"
             )
             singles.extend(group)
-    terms.extend(_single(case) for case in singles)
+    for case in singles:
+        why = _not_reproducible(case)
+        if why:
+            notes.append(f"{case.name}: left out of the fit: {why}")
+        else:
+            terms.append(Term(case.name, case.call, case.weight, case.threshold))
     return terms, notes
 
 
-def _single(case: Case) -> Term:
-    return Term(case.name, case.call, case.weight, case.threshold)
+def _not_reproducible(case: Case) -> str:
+    """Why calling the body again (as the fit will, after the test's fixtures were torn down)
+    does not give the score the test run recorded; empty when it does."""
+    try:
+        again = float(np.sum(np.asarray(case.call(), dtype=float)))
+    except SoftError:
+        raise
+    except Exception as exc:
+        return (
+            f"called again after its fixtures' teardown it raised {type(exc).__name__}: "
+            f"{_first_line(exc)} (a fixture's teardown closes or empties what the test uses)"
+        )
+    if not np.isclose(again, case.score, rtol=RTOL, atol=RTOL * 1e-12):
+        return (
+            f"called again after its fixtures' teardown it scored {again!r} instead of "
+            f"{case.score!r} (a fixture's teardown changes what the test uses)"
+        )
+    return ""
 
 
 def _base_name(name: str) -> str:
@@ -102,11 +127,14 @@ def _batched(group: list[Case]) -> tuple[Term | None, str]:
     function = first.function
 
     def score() -> Any:
-        return function(**stacked)
+        with per_case_sums():
+            return function(**stacked)
 
     expected = np.array([c.score for c in group])
     try:
         got = np.asarray(score(), dtype=float)
+    except SoftError:
+        raise
     except Exception as exc:
         return None, f"the batched call raised {type(exc).__name__}: {_first_line(exc)}"
     if got.shape != expected.shape:
@@ -127,9 +155,14 @@ def _batched(group: list[Case]) -> tuple[Term | None, str]:
         part = dict(stacked)
         for name in varying:
             part[name] = stacked[name][indices]
+
+        def part_score() -> Any:
+            with per_case_sums():
+                return function(**part)
+
         return Term(
             _base_name(first.name),
-            lambda: function(**part),
+            part_score,
             first.weight,
             first.threshold,
             case_names=[names[i] for i in indices],

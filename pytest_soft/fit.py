@@ -15,7 +15,7 @@ import re
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -196,6 +196,20 @@ def split_holdout(terms: Sequence[_T], fraction: float, seed: int) -> tuple[list
 # -- the problem: parameters flattened into one vector --------------------------------------
 
 
+def _total(parts: Iterable[float]) -> float:
+    """An exactly rounded sum, or inf/nan when the parts overflow a float (a diverging fit)."""
+    parts = list(parts)
+    try:
+        return math.fsum(parts)
+    except (OverflowError, ValueError):
+        return sum(parts)
+
+
+def _weighted_loss(weights: Iterable[float], values: Iterable[np.ndarray]) -> float:
+    """Sum of weight x score over terms (each term's per-case scores summed)."""
+    return _total(w * float(np.sum(v)) for w, v in zip(weights, values))
+
+
 @dataclass(frozen=True)
 class _Slot:
     group: Parameters
@@ -301,7 +315,7 @@ class _Problem:
     def loss(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> float:
         chosen = self.terms if terms is None else terms
         per_term = self.scores(x, chosen)
-        return math.fsum(t.weight * float(np.sum(s)) for t, s in zip(chosen, per_term))
+        return _weighted_loss((t.weight for t in chosen), per_term)
 
     def _traced(
         self, term: Term, vector: bool = True, direct: bool = False
@@ -644,7 +658,7 @@ def _loss_and_grad(problem: _Problem, x: np.ndarray) -> tuple[float, np.ndarray,
     # One reverse pass per term, summed: measured faster than one trace of the whole suite
     # (autograd's backward pass over one large graph costs more than many small ones).
     values, grads = problem.gradients(x)
-    loss = math.fsum(w * float(np.sum(v)) for w, v in zip(problem.weights, values))
+    loss = _weighted_loss(problem.weights, values)
     grad = np.zeros(problem.size)
     for w, g in zip(problem.weights, grads):
         grad += w * g
@@ -1114,17 +1128,19 @@ def fit(
         if time.monotonic() > deadline:
             break
 
-    constant_loss = math.fsum(terms[i].weight * float(np.sum(values0[i])) for i in constant)
-    loss0 = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, values0))
+    constant_loss = _weighted_loss(
+        (terms[i].weight for i in constant), (values0[i] for i in constant)
+    )
+    loss0 = _weighted_loss((t.weight for t in terms), values0)
     done = len(outcomes)
-    not_fitted = math.fsum(_block_loss(blocks[k], terms, values0) for k in range(done, len(blocks)))
-    loss_after = constant_loss + math.fsum(o.loss_after for o in outcomes) + not_fitted
+    not_fitted = _total(_block_loss(blocks[k], terms, values0) for k in range(done, len(blocks)))
+    loss_after = constant_loss + _total(o.loss_after for o in outcomes) + not_fitted
     history: list[float] = []
     for k, outcome in enumerate(outcomes):
         others = (
             constant_loss
-            + math.fsum(o.loss_after for o in outcomes[:k])
-            + math.fsum(_block_loss(blocks[j], terms, values0) for j in range(k + 1, len(blocks)))
+            + _total(o.loss_after for o in outcomes[:k])
+            + _total(_block_loss(blocks[j], terms, values0) for j in range(k + 1, len(blocks)))
         )
         history.extend(others + h for h in outcome.history)
 
@@ -1199,7 +1215,7 @@ def fit(
 def _block_loss(
     block: tuple[list[int], list[_Slot]], terms: Sequence[Term], values: Sequence[np.ndarray]
 ) -> float:
-    return math.fsum(terms[i].weight * float(np.sum(values[i])) for i in block[0])
+    return _weighted_loss((terms[i].weight for i in block[0]), (values[i] for i in block[0]))
 
 
 @dataclass(frozen=True)
@@ -1248,7 +1264,7 @@ def _fit_block(
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
     before_assign = problem.assignments(x0)
-    loss0 = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, values0))
+    loss0 = _weighted_loss((t.weight for t in terms), values0)
     fit_warnings: list[str] = []
 
     if method == "auto":
@@ -1371,7 +1387,7 @@ def _fit_block(
 
     # The value put in is the best point seen; recompute its loss and scores plainly.
     after_values = problem.scores(best_x)
-    loss_after = math.fsum(t.weight * float(np.sum(v)) for t, v in zip(terms, after_values))
+    loss_after = _weighted_loss((t.weight for t in terms), after_values)
     if not math.isfinite(loss_after) or loss_after > loss0:
         best_x, loss_after, after_values = x0, loss0, values0
     at_best = sum(

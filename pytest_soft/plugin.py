@@ -55,7 +55,6 @@ def _number(kind: Callable[[str], Any], check: Callable[[Any], bool], wanted: st
 
 _positive_int = _number(int, lambda v: v >= 1, "a whole number of 1 or more")
 _non_negative_int = _number(int, lambda v: v >= 0, "a whole number of 0 or more")
-_any_int = _number(int, lambda v: True, "a whole number")
 _positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
 
@@ -137,7 +136,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--fit-seed",
-        type=_any_int,
+        type=_non_negative_int,
         default=0,
         dest="soft_fit_seed",
         metavar="N",
@@ -397,9 +396,10 @@ class SoftSession:
         from .fit import NothingToFit
 
         self.state.fit_written = []
+        cases: list[Any] = []
         try:
-            cases, skipped = self._record(items)
-            self._fit(cases, skipped, reporter)
+            cases, failed, skipped = self._record(items)
+            self._fit(cases, failed, skipped, reporter)
         except NothingToFit as exc:
             raise pytest.UsageError(f"--fit: {exc}") from None
         except SoftError as exc:
@@ -418,6 +418,8 @@ class SoftSession:
                 {"yellow": True, "bold": True},
             )
             raise
+        finally:
+            _undo_patches(cases)
         return None
 
     def _written_so_far(self) -> str:
@@ -431,13 +433,14 @@ class SoftSession:
             # Test ids and parameter names may hold newlines and terminal escapes: show them.
             reporter.write_line(visible(line), **(markup or {}))
 
-    def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str]]:
+    def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str], list[str]]:
         """Run each soft test once, quietly, to set up its fixtures and capture its body."""
         from .batch import Case
 
         state = self.state
         state.capturing = {}
-        skipped = []
+        skipped: list[str] = []
+        failed: list[str] = []
         cases = []
         try:
             for index, item in enumerate(items):
@@ -451,7 +454,8 @@ class SoftSession:
                 props = dict(call.user_properties) if call is not None else {}
                 body = state.capturing.pop(item.nodeid, None)
                 if body is None or P_SCORE not in props:
-                    skipped.append(item.nodeid)
+                    was_skipped = any(r.skipped for r in reports)
+                    (skipped if was_skipped else failed).append(item.nodeid)
                     continue
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
@@ -473,7 +477,7 @@ class SoftSession:
                 )
         finally:
             state.capturing = None
-        return cases, skipped
+        return cases, failed, skipped
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
         from .fit import fit
@@ -494,7 +498,7 @@ class SoftSession:
             progress=progress,
         )
 
-    def _fit(self, cases: list[Any], skipped: list[str], reporter: Any) -> None:
+    def _fit(self, cases: list[Any], failed: list[str], skipped: list[str], reporter: Any) -> None:
         from .batch import build_terms
         from .fit import split_holdout
         from .report import render_fit
@@ -503,24 +507,26 @@ class SoftSession:
         self._write(reporter, "")
         if reporter is not None:
             reporter.write_sep("=", "soft fit")
-        if skipped:
-            self._write(
-                reporter,
-                f"{len(skipped)} soft test(s) gave no score and are left out of the fit "
-                "(they fail in the run below): "
-                + ", ".join(skipped[:3])
-                + (" ..." if len(skipped) > 3 else ""),
-                {"yellow": True},
-            )
+        for names, why in (
+            (failed, "gave no score and are left out of the fit (they fail in the run below)"),
+            (skipped, "were skipped and are left out of the fit"),
+        ):
+            if names:
+                shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+                self._write(reporter, f"{len(names)} soft test(s) {why}: {shown}", {"yellow": True})
         held_cases: list[Any] = []
         if option.soft_fit_holdout:
             cases, held_cases = split_holdout(cases, option.soft_fit_holdout, option.soft_fit_seed)
-        terms, notes = build_terms(cases)
-        holdout, _ = build_terms(held_cases)
         limit = _per_test_timeout(self.config)
         if limit:
-            for term in [*terms, *holdout]:
-                term.score = _time_limited(term.score, term.name, limit)
+            wrapped: dict[Any, Callable[..., Any]] = {}
+            for case in [*cases, *held_cases]:
+                if case.function not in wrapped:
+                    name = case.name.split("[", 1)[0]
+                    wrapped[case.function] = _time_limited(case.function, name, limit)
+                case.function = wrapped[case.function]
+        terms, notes = build_terms(cases)
+        holdout, _ = build_terms(held_cases)
         for term in terms:
             if term.case_names is not None:
                 self._write(
@@ -591,6 +597,15 @@ class SoftSession:
             write(line)
 
 
+def _undo_patches(cases: list[Any]) -> None:
+    """Undo what test bodies patched during the fit through their (already torn down)
+    ``monkeypatch`` fixture, so that nothing leaks into the tests that run after it."""
+    for case in cases:
+        for value in case.kwargs.values():
+            if isinstance(value, pytest.MonkeyPatch):
+                value.undo()
+
+
 def _per_test_timeout(config: pytest.Config) -> float | None:
     """pytest-timeout's per-test limit, when that plugin is active and one is set."""
     seconds = getattr(config, "_env_timeout", None)  # its option, ini or environment setting
@@ -611,9 +626,9 @@ class SoftTestTimeout(SoftError):
     """A soft test body ran past pytest-timeout's limit while the fit evaluated it."""
 
 
-def _time_limited(score: Callable[[], Any], name: str, seconds: float) -> Callable[[], Any]:
-    """``score`` with pytest-timeout's limit applied to each call the fit makes (pytest-timeout
-    itself only watches the test run, not the fit's own evaluations)."""
+def _time_limited(body: Callable[..., Any], name: str, seconds: float) -> Callable[..., Any]:
+    """A test body with pytest-timeout's limit applied to each call the fit makes
+    (pytest-timeout itself only watches the test run, not the fit's own evaluations)."""
     import signal
 
     def expired(signum: int, frame: Any) -> None:
@@ -623,11 +638,11 @@ def _time_limited(score: Callable[[], Any], name: str, seconds: float) -> Callab
             "--timeout."
         )
 
-    def call() -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
         previous = signal.signal(signal.SIGALRM, expired)
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
-            return score()
+            return body(*args, **kwargs)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)

@@ -66,11 +66,14 @@ def suite_loss(results: Iterable[SoftResult]) -> float:
     """Sum of weight x score over the results that have a score (exactly rounded, so the
     order in which results arrive, e.g. from xdist workers, does not change the last digit).
     """
-    weighted = [r.weighted for r in results if r.weighted is not None]
+    return _fsum([r.weighted for r in results if r.weighted is not None])
+
+
+def _fsum(parts: list[float]) -> float:
     try:
-        return math.fsum(weighted)
+        return math.fsum(parts)
     except (OverflowError, ValueError):  # a sum beyond the range of a float: inf (or nan)
-        return sum(weighted)
+        return sum(parts)
 
 
 def format_number(x: float | None) -> str:
@@ -146,7 +149,7 @@ def render_table(
     total = f"suite loss {format_number(suite_loss(results))}"
     scored = [r for r in results if r.score is not None]
     if before is not None and scored and all(r.nodeid in before for r in scored):
-        loss_before = math.fsum(r.weight * before[r.nodeid] for r in scored)
+        loss_before = _fsum([r.weight * before[r.nodeid] for r in scored])
         total += f" (before the fit {format_number(loss_before)})"
     lines.append(total)
     return lines

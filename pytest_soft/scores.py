@@ -7,7 +7,9 @@ friends) are written with ``autograd.numpy``, so a fit can differentiate through
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,14 +124,37 @@ def check_score(value: Any, test: str) -> Score:
     return Score(total, cases)
 
 
+# While a fit calls a parametrized soft test once for all its cases (pytest_soft.batch), the
+# first axis of every array is the cases' axis: the score functions sum over the others only,
+# so that the batched call still gives one score per case.
+_per_case_depth = 0
+
+
+@contextlib.contextmanager
+def per_case_sums() -> Iterator[None]:
+    """Inside the block, the score functions keep the first axis (one score per case)."""
+    global _per_case_depth
+    _per_case_depth += 1
+    try:
+        yield
+    finally:
+        _per_case_depth -= 1
+
+
+def _sum(x: Any) -> Any:
+    if _per_case_depth and anp.ndim(x) >= 1:
+        return x if anp.ndim(x) == 1 else anp.sum(x, axis=tuple(range(1, anp.ndim(x))))
+    return anp.sum(x)
+
+
 def squared_error(actual: Any, expected: Any) -> Any:
     """Sum of squared differences: ``sum((actual - expected) ** 2)``."""
-    return anp.sum((actual - expected) ** 2)
+    return _sum((actual - expected) ** 2)
 
 
 def absolute_error(actual: Any, expected: Any) -> Any:
     """Sum of absolute differences: ``sum(|actual - expected|)`` (not smooth at 0)."""
-    return anp.sum(anp.abs(actual - expected))
+    return _sum(anp.abs(actual - expected))
 
 
 def relative_error(actual: Any, expected: Any, floor: float = 1e-12) -> Any:
@@ -137,7 +162,7 @@ def relative_error(actual: Any, expected: Any, floor: float = 1e-12) -> Any:
     ``sum(|actual - expected| / max(|expected|, floor))``. ``floor`` keeps an expected value
     of 0 from dividing by zero.
     """
-    return anp.sum(anp.abs(actual - expected) / anp.maximum(anp.abs(expected), floor))
+    return _sum(anp.abs(actual - expected) / anp.maximum(anp.abs(expected), floor))
 
 
 def huber(actual: Any, expected: Any, delta: float = 1.0) -> Any:
@@ -149,4 +174,4 @@ def huber(actual: Any, expected: Any, delta: float = 1.0) -> Any:
     r = anp.abs(actual - expected)
     quadratic = anp.minimum(r, delta)
     linear = r - quadratic
-    return anp.sum(0.5 * quadratic**2 + delta * linear)
+    return _sum(0.5 * quadratic**2 + delta * linear)

@@ -265,3 +265,21 @@ def test_fit_batch_size_end_to_end(pytester):
     assert result.ret == 0
     params = json.loads(Path(pytester.path, "sineimpl.params.json").read_text())
     assert params["parameters"]["omega"] == pytest.approx(1.3, abs=1e-3)
+
+
+@pytest.mark.parametrize("score", ["squared_error", "absolute_error", "relative_error", "huber"])
+def test_the_shipped_score_functions_keep_batching(impl, score):
+    from pytest_soft import scores
+
+    function = getattr(scores, score)
+
+    def body(x):
+        return function(impl.f(x), 2.0 * x + 1.0)
+
+    xs = [float(x) for x in np.linspace(-1.0, 2.0, 6)]
+    terms, notes = build_terms(_cases(body, xs))
+    assert notes == []
+    (term,) = terms
+    np.testing.assert_allclose(term.score(), [body(x) for x in xs], rtol=1e-12)
+    # outside a batched call the functions sum over everything, as documented
+    assert np.ndim(function(np.ones(3), np.zeros(3))) == 0

@@ -703,3 +703,65 @@ def test_malformed_options_are_usage_errors(pytester, protected, args, message):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert protected()
+
+
+def test_a_test_whose_fixture_teardown_changes_its_data_is_left_out_of_the_fit(pytester):
+    pytester.makepyfile(
+        impl="""
+        from pytest_soft import Parameters
+        theta = Parameters(a=0.0)
+        """,
+        test_soft="""
+        import pytest
+        from pytest_soft import soft_test
+        import impl
+
+        @pytest.fixture
+        def data():
+            values = [1.0, 2.0, 3.0]
+            yield values
+            values.clear()  # the teardown empties what the body reads
+
+        @soft_test
+        def test_with_data(data):
+            return sum((impl.theta.a - v) ** 2 for v in data) + 0.0 * impl.theta.a
+
+        @soft_test
+        def test_plain():
+            return (impl.theta.a - 2.0) ** 2
+        """,
+    )
+    result = pytester.runpytest("--fit")
+    assert result.ret == 0
+    out = result.stdout.str()
+    assert (
+        "test_soft.py::test_with_data: left out of the fit: called again after its fixtures' "
+        "teardown it scored 0.0 instead of 14.0" in out
+    )
+    params = json.loads((pytester.path / "impl.params.json").read_text())
+    assert params["parameters"]["a"] == pytest.approx(2.0, abs=1e-8)
+
+
+def test_what_a_body_patches_through_monkeypatch_is_undone_after_the_fit(pytester):
+    pytester.makepyfile(
+        impl="""
+        from pytest_soft import Parameters
+        theta = Parameters(a=0.0)
+        SCALE = {"k": 1.0}
+        """,
+        test_soft="""
+        from pytest_soft import soft_test
+        import impl
+
+        @soft_test
+        def test_patches(monkeypatch):
+            monkeypatch.setitem(impl.SCALE, "k", 3.0)
+            return (impl.SCALE["k"] * impl.theta.a - 3.0) ** 2
+
+        def test_zz_no_leak():
+            assert impl.SCALE["k"] == 1.0
+        """,
+    )
+    result = pytester.runpytest("--fit", "--fit-dry-run")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=2)
