@@ -1044,13 +1044,15 @@ def _gradient_check(problem: _Problem, x: np.ndarray, seed: int) -> list[str]:
         minus = problem.scores(x - h * d)
         differences = [(np.sum(p) - np.sum(m)) / (2 * h) for p, m in zip(plus, minus)]
     suspects = []
-    for term, value, grad, difference in zip(problem.terms, values, grads, differences):
+    for term, value, grad, difference, p in zip(problem.terms, values, grads, differences, plus):
         ad = float(grad @ d)
         fd = float(difference)
         if not (math.isfinite(ad) and math.isfinite(fd)):
             continue
         scale = max(abs(ad), abs(fd))
-        noise = 1e-7 * (float(np.sum(np.abs(value))) + 1e-12) / h
+        # Rounding in the difference grows with the size of the scores it subtracts.
+        magnitude = max(float(np.sum(np.abs(value))), float(np.sum(np.abs(p))))
+        noise = 1e-7 * (magnitude + 1e-12) / h
         if abs(ad - fd) > 1e-3 * scale + noise:
             suspects.append(f"{term.name} (autograd {ad:.6g}, finite difference {fd:.6g})")
     return suspects

@@ -368,6 +368,13 @@ CATALOGUE = [
                      r"including\) 1"),
     BadInput("--fit-lock-timeout 0", command=("pytest", "--fit", "--fit-lock-timeout", "0"),
              exit=USAGE, message=r"argument --fit-lock-timeout: expected a positive number"),
+    BadInput("--fit-seed -1", command=("pytest", "--fit", "--fit-seed", "-1"), exit=USAGE,
+             message=r"argument --fit-seed: expected a whole number of 0 or more, got '-1'"),
+    BadInput("--soft-update-baseline with --fit-dry-run",
+             command=("pytest", "--fit", "--fit-dry-run", "--soft-baseline", "b.json",
+                      "--soft-update-baseline"), exit=USAGE,
+             message=r"--soft-update-baseline with --fit-dry-run would record the scores of "
+                     r"tuned values that no parameter file holds"),
     BadInput("--fit-params naming nothing read",
              command=("pytest", "--fit", "--fit-params", "impl.b"), exit=USAGE,
              message=r"--fit-params names impl.b, which no selected soft test reads \("

@@ -130,3 +130,26 @@ def test_the_engine_never_returns_a_non_finite_point(import_module, method: str)
         assert np.all(np.isfinite(change.after)), change
     result.apply()
     assert module.theta.a >= 1.0
+
+
+def test_a_loss_overflowing_across_many_tests_stops_cleanly(tmp_path, monkeypatch):
+    # Many terms whose scores overflow together: the suite loss is inf, never an
+    # OverflowError from the exact sum.
+    import importlib
+    import sys
+
+    from pytest_soft.fit import Term, fit
+
+    (tmp_path / "overflowimpl.py").write_text(
+        "from pytest_soft import Parameters\ntheta = Parameters(a=0.0)\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("overflowimpl", None)
+    impl = importlib.import_module("overflowimpl")
+    try:
+        terms = [Term(f"t{i}", lambda i=i: (impl.theta.a * 1e150 - i) ** 2) for i in range(5)]
+        result = fit(terms, method="sgd", lr=1e6, max_iter=20)
+    finally:
+        sys.modules.pop("overflowimpl", None)
+    assert result.loss_after <= result.loss_before
+    assert all(np.isfinite(np.asarray(c.after)).all() for c in result.parameters)
