@@ -88,6 +88,11 @@ def scipy_fit(module, start: int) -> dict:
     }
 
 
+def _total_evals(side: dict) -> int:
+    loss, gradient = side["evals"].split("+")
+    return int(loss) + int(gradient)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("problems", nargs="*", help=f"default: all ({', '.join(strd.PROBLEMS)})")
@@ -109,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok_plugin = ok_scipy = runs = 0
     worst_plugin = worst_scipy = math.inf
+    worst_ratio, worst_ratio_at = 0.0, ""
     for name in names:
         module = importlib.import_module(name.lower())
         for start in (1, 2):
@@ -119,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             ok_scipy += theirs["lre"] >= 6
             worst_plugin = min(worst_plugin, ours["lre"])
             worst_scipy = min(worst_scipy, theirs["lre"])
+            ratio = _total_evals(ours) / _total_evals(theirs)
+            if ratio > worst_ratio:
+                worst_ratio, worst_ratio_at = ratio, f"{name} start {start}"
             cells = []
             for side in (ours, theirs):
                 flag = "" if side["lre"] >= 6 else "  < 6"
@@ -130,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"summary: pytest-soft {ok_plugin} of {runs} reached LRE >= 6 (worst "
         f"{worst_plugin:.2f}); scipy {ok_scipy} of {runs} (worst {worst_scipy:.2f})"
+    )
+    print(
+        f"evaluations: pytest-soft at most {worst_ratio:.2f}x scipy's ({worst_ratio_at}); "
+        f"target <= 2x: {'met' if worst_ratio <= 2 else 'NOT MET'}"
     )
     return 0 if ok_plugin == runs else 1
 

@@ -1083,6 +1083,8 @@ def fit(
     names). Returns a :class:`FitResult`; the parameter groups themselves are unchanged until
     :meth:`FitResult.apply`.
     """
+    import scipy.optimize  # noqa: F401  (once, before the clock: the budget is the fit's own)
+
     t0 = time.monotonic()
     if method not in METHODS:
         raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(METHODS)}.")

@@ -98,8 +98,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["auto", "lsq", "lbfgs", "adam", "sgd"],
         default="auto",
         dest="soft_fit_method",
-        help="optimiser: auto (default; least squares when every score is 0 or more, else "
-        "L-BFGS-B), lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd.",
+        help="optimiser: auto (default; least squares when every score is 0 or more and the "
+        "Jacobian is cheap, else L-BFGS-B), lsq (trust-region least squares on square-root "
+        "scores), lbfgs, adam, sgd.",
     )
     group.addoption(
         "--fit-tol",
