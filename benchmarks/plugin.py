@@ -12,9 +12,7 @@ Run: python benchmarks/plugin.py [--runs 7] [--tests 2000]
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -23,39 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-# -- shared helpers (each benchmark script is self-contained) -------------------------------
+from _common import load, print_environment
 
-
-def print_environment() -> None:
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    print(f"python      {platform.python_version()} ({sys.executable})")
-    print(f"platform    {platform.platform()}, {os.cpu_count()} CPUs")
-    for name in ("numpy", "autograd", "scipy", "pytest", "pytest-soft", "threadpoolctl"):
-        print(f"{name:<12}{version(name)}")
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            print(
-                f"threadpool  {pool['user_api']}: {pool['internal_api']} "
-                f"{pool.get('version')}, {pool['num_threads']} threads"
-            )
-    except ImportError:
-        print("threadpool  (threadpoolctl not installed: BLAS threads unknown)")
-    print(f"load        {load()} (1, 5, 15 min load averages at the start)")
-    print()
-
-
-def load() -> str:
-    try:
-        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
+# -- helpers ----------------------------------------------------------------------------
 
 
 def spread(values: list[float]) -> str:
@@ -70,10 +38,9 @@ def spread(values: list[float]) -> str:
 
 
 def make_suite(root: Path, tests: int, per_module: int = 100) -> None:
-    modules = max(1, tests // per_module)
-    for m in range(modules):
+    for m, first in enumerate(range(0, tests, per_module)):
         lines = [f'"""Plain module {m}: trivial tests, no soft test."""', ""]
-        for t in range(per_module):
+        for t in range(min(per_module, tests - first)):
             lines += [f"def test_{t}():", f"    assert {t} + 1 == {t + 1}", "", ""]
         (root / f"test_plain_{m:02d}.py").write_text("\n".join(lines).rstrip() + "\n")
 

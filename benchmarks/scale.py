@@ -30,7 +30,6 @@ import gc
 import importlib
 import importlib.metadata
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -41,44 +40,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-# -- shared helpers (each benchmark script is self-contained) -------------------------------
+from _common import load, print_environment
 
-
-def all_reads(reads):
-    """The parameters read, from pytest_soft.fit._initial_reads: one set, or a set per term."""
-    return reads if isinstance(reads, set) else set().union(*reads)
-
-
-def print_environment() -> None:
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    print(f"python      {platform.python_version()} ({sys.executable})")
-    print(f"platform    {platform.platform()}, {os.cpu_count()} CPUs")
-    for name in ("numpy", "autograd", "scipy", "pytest", "pytest-soft", "threadpoolctl"):
-        print(f"{name:<12}{version(name)}")
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            print(
-                f"threadpool  {pool['user_api']}: {pool['internal_api']} "
-                f"{pool.get('version')}, {pool['num_threads']} threads"
-            )
-    except ImportError:
-        print("threadpool  (threadpoolctl not installed: BLAS threads unknown)")
-    print(f"load        {load()} (1, 5, 15 min load averages at the start)")
-    print()
-
-
-def load() -> str:
-    try:
-        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
+# -- helpers ----------------------------------------------------------------------------
 
 
 def median(values: list[float]) -> float:
@@ -256,7 +220,7 @@ def engine_at(project: Path, n: int, repeats: int) -> dict[str, float]:
     assert len(terms) == 1 and not notes, notes
 
     values0, reads = _initial_reads(terms)
-    slots, _ = _choose_slots(all_reads(reads), None)
+    slots, _ = _choose_slots(set().union(*reads), None)
     problem = _Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
@@ -549,7 +513,7 @@ def blas_threads(terms, iterations: int = 20, rounds: int = 3) -> None:
     from pytest_soft.fit import _choose_slots, _initial_reads, _loss_and_grad, _Problem, fit
 
     values0, reads = _initial_reads(terms)
-    slots, _ = _choose_slots(all_reads(reads), None)
+    slots, _ = _choose_slots(set().union(*reads), None)
     problem = _Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
