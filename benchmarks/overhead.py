@@ -107,7 +107,7 @@ def engine_problem(cases):
     terms, notes = build_terms(cases)
     assert not notes, notes
     values0, reads = _initial_reads(terms)
-    slots, _ = _choose_slots(set().union(*reads), None)
+    slots = _choose_slots(set().union(*reads), None)
     problem = _Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     return problem, terms

@@ -220,7 +220,7 @@ def engine_at(project: Path, n: int, repeats: int) -> dict[str, float]:
     assert len(terms) == 1 and not notes, notes
 
     values0, reads = _initial_reads(terms)
-    slots, _ = _choose_slots(set().union(*reads), None)
+    slots = _choose_slots(set().union(*reads), None)
     problem = _Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
@@ -513,7 +513,7 @@ def blas_threads(terms, iterations: int = 20, rounds: int = 3) -> None:
     from pytest_soft.fit import _choose_slots, _initial_reads, _loss_and_grad, _Problem, fit
 
     values0, reads = _initial_reads(terms)
-    slots, _ = _choose_slots(set().union(*reads), None)
+    slots = _choose_slots(set().union(*reads), None)
     problem = _Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()

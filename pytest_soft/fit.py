@@ -527,10 +527,7 @@ def _matches(spec: ParamSpec, selector: str) -> bool:
     return selector in (spec.full_name, spec.group)
 
 
-def _choose_slots(
-    reads: set[tuple[Parameters, str]], only: Sequence[str] | None
-) -> tuple[list[_Slot], list[str]]:
-    notes = []
+def _choose_slots(reads: set[tuple[Parameters, str]], only: Sequence[str] | None) -> list[_Slot]:
     candidates = sorted(
         ((g, g.specs[name]) for g, name in reads), key=lambda pair: pair[1].full_name
     )
@@ -544,7 +541,7 @@ def _choose_slots(
                 "module name for its whole group."
             )
         candidates = [(g, spec) for g, spec in candidates if any(_matches(spec, s) for s in only)]
-    return _layout(candidates), notes
+    return _layout(candidates)
 
 
 def _layout(pairs: Sequence[tuple[Parameters, ParamSpec]]) -> list[_Slot]:
@@ -889,13 +886,9 @@ def _run_first_order(
         return _run_minibatch(run, x0, tol, method, lr, minibatches)
     problem = run.problem
     x = np.clip(x0, problem.lower, problem.upper)
-    m = np.zeros_like(x)
-    v = np.zeros_like(x)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    step_scale = 1.0
+    state: dict[str, Any] = {}
     since_best = 0
     best_at_last_check = math.inf
-    t = 0
     while True:
         loss, grad, _ = _loss_and_grad(problem, x)
         run.seen(x, loss)
@@ -904,10 +897,7 @@ def _run_first_order(
             if run.best_x is None or run.nonfinite > 20:
                 return "stopped: the loss or its gradient became non-finite", False
             # Step back to the best point and take smaller steps from there.
-            x = run.best_x.copy()
-            step_scale *= 0.5
-            m[:] = 0.0
-            v[:] = 0.0
+            x, lr, state = run.best_x.copy(), lr * 0.5, {}
             continue
         gnorm = float(np.linalg.norm(grad))
         run.iteration(loss, gnorm)
@@ -922,16 +912,7 @@ def _run_first_order(
             since_best += 1
             if since_best >= patience:
                 return f"no progress: no lower loss in {patience} iterations", False
-        t += 1
-        if method == "adam":
-            m = beta1 * m + (1 - beta1) * grad
-            v = beta2 * v + (1 - beta2) * grad**2
-            mhat = m / (1 - beta1**t)
-            vhat = v / (1 - beta2**t)
-            x = x - step_scale * lr * mhat / (np.sqrt(vhat) + eps)
-        else:
-            x = x - step_scale * lr * grad
-        x = np.clip(x, problem.lower, problem.upper)
+        x = np.clip(_step(method, x, grad, state, lr), problem.lower, problem.upper)
 
 
 def _step(
@@ -1107,7 +1088,7 @@ def fit(
             "there is nothing to tune. Declare the implementation's constants with "
             "Parameters(...) and read them at call time (theta.name)."
         )
-    slots, notes = _choose_slots(set().union(*reads), params)
+    slots = _choose_slots(set().union(*reads), params)
     blocks, constant = _independent_blocks(reads, slots)
     if len(blocks) == 1:
         # One block: every term goes in, so thresholds and reports see the whole suite.
@@ -1159,7 +1140,7 @@ def fit(
             assignments.setdefault(group, {}).update(values)
         changes.extend(outcome.changes)
     changes.sort(key=lambda c: c.full_name)
-    fit_warnings = list(notes) + [w for o in outcomes for w in o.warnings]
+    fit_warnings = [w for o in outcomes for w in o.warnings]
 
     holdout_before = holdout_after = None
     if holdout:
