@@ -352,17 +352,16 @@ class _Problem:
         forward pass per parameter (never a reverse pass per case over a large batch)."""
         self.gradient_evaluations += 1
         values, jacs = [], []
+        start, direct = self.reverse_input(x), len(self.slots) == 1
         for term, n in zip(self.terms, self.cases):
-            traced = self._traced(term)
 
             def reverse(term: Term = term) -> tuple[Any, Any]:
-                traced = self._traced(term, direct=len(self.slots) == 1)
-                vjp, value = make_vjp(traced)(self.reverse_input(x))
+                vjp, value = make_vjp(self._traced(term, direct=direct))(start)
                 value = np.asarray(value, dtype=float)
                 return value, np.stack([np.ravel(vjp(e)) for e in np.eye(value.shape[0])])
 
-            def forward(traced: Callable[[Any], Any] = traced) -> tuple[Any, Any]:
-                jvp = make_jvp(traced)(x)
+            def forward(term: Term = term) -> tuple[Any, Any]:
+                jvp = make_jvp(self._traced(term))(x)
                 outs = [jvp(e) for e in np.eye(self.size)]
                 return np.asarray(outs[0][0], dtype=float), np.stack(
                     [np.asarray(o[1], dtype=float) for o in outs], axis=1
