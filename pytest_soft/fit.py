@@ -1141,6 +1141,7 @@ def fit(
     changes.sort(key=lambda c: c.full_name)
     fit_warnings = [w for o in outcomes for w in o.warnings]
 
+    scores_before, scores_after = _by_name(terms, values0), _by_name(terms, after_values)
     holdout_before = holdout_after = None
     if holdout:
         whole = _Problem(holdout, slots)
@@ -1150,8 +1151,11 @@ def fit(
             value = assignments.get(slot.group, {}).get(slot.spec.name)
             if value is not None:
                 x_after[slot.start : slot.stop] = np.ravel(value)
-        holdout_before = whole.loss(x0, holdout)
-        holdout_after = whole.loss(x_after, holdout)
+        held_before, held_after = whole.scores(x0), whole.scores(x_after)
+        holdout_before = _weighted_loss((t.weight for t in holdout), held_before)
+        holdout_after = _weighted_loss((t.weight for t in holdout), held_after)
+        scores_before.update(_by_name(holdout, held_before))
+        scores_after.update(_by_name(holdout, held_after))
 
     if len(blocks) == 1:
         stop_reason = outcomes[0].stop_reason
@@ -1188,8 +1192,8 @@ def fit(
         holdout_terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in holdout),
         holdout_before=holdout_before,
         holdout_after=holdout_after,
-        scores_before=_by_name(terms, values0),
-        scores_after=_by_name(terms, after_values),
+        scores_before=scores_before,
+        scores_after=scores_after,
         warnings=fit_warnings,
         blocks=len(blocks),
         _assignments=assignments,

@@ -499,6 +499,10 @@ def test_holdout_loss_is_reported_before_and_after(load):
     assert result.holdout_before == pytest.approx(sum(t**2 for t in held_targets))
     assert result.holdout_after == pytest.approx(sum((best - t) ** 2 for t in held_targets))
     assert result.terms == 2  # the held-out terms are not in the fit
+    # and their own scores, before and after, are reported too
+    for t in held_targets:
+        assert result.scores_before[f"test_t{t}"] == pytest.approx(t**2)
+        assert result.scores_after[f"test_t{t}"] == pytest.approx((best - t) ** 2)
 
 
 # -- the result -----------------------------------------------------------------------------
