@@ -156,11 +156,14 @@ def render_table(
 
 
 def format_change(old: float | None, new: float | None) -> str:
-    """The change from ``old`` to ``new`` as a percentage of ``old`` ("-" when undefined)."""
+    """The change from ``old`` to ``new`` as a percentage of ``old`` ("-" when undefined;
+    "up from 0" or "down from 0" when ``old`` is 0, where no percentage exists)."""
     if old is None or new is None:
         return "-"
     if old == new:
         return "0%"
+    if old == 0 and math.isfinite(new):
+        return "up from 0" if new > 0 else "down from 0"
     if old == 0 or not math.isfinite(old) or not math.isfinite(new):
         return "-"
     return f"{(new - old) / abs(old):+.1%}"

@@ -549,3 +549,13 @@ def test_html_report_renders_in_headless_chromium(pytester):
     assert dom.tags.count("svg") == 2
     assert "script" not in dom.tags
     assert "test_soft.py::test_hostile[<script>alert(1)</script>]" in "".join(dom.text)
+
+
+def test_a_change_from_a_zero_score_says_which_way_it_went():
+    from pytest_soft.report import format_change
+
+    assert format_change(0.0, 0.5) == "up from 0"
+    assert format_change(0.0, -0.5) == "down from 0"
+    assert format_change(0.0, 0.0) == "0%"
+    assert format_change(2.0, 1.0) == "-50.0%"
+    assert format_change(None, 1.0) == "-"
