@@ -441,7 +441,7 @@ class SoftOutputs:
                 "=", "soft baseline" if "soft_baseline" in self.paths else "soft files"
             )
         if self.comparison is not None:
-            for line in render_comparison(self.comparison):
+            for line in render_comparison(self.comparison, list_regressed=not self.fails):
                 write(line)
         for line, markup in self.lines:
             write(line, **markup)

@@ -633,10 +633,14 @@ def _change_rows(changes: Sequence[Change], tolerance: bool = False) -> list[str
 
 
 def render_comparison(
-    comparison: Comparison, listed: int = 10, missing: str = "not run in this selection"
+    comparison: Comparison,
+    listed: int = 10,
+    missing: str = "not run in this selection",
+    list_regressed: bool = True,
 ) -> list[str]:
     """This run against a baseline: the suite loss, counts, then the tests that changed.
-    ``missing`` says why baseline tests absent from this run were not compared."""
+    ``missing`` says why baseline tests absent from this run were not compared; without
+    ``list_regressed`` the regressed tests are left to the failure summary."""
     from .tracking import (
         CHANGED,
         DISAPPEARED,
@@ -673,6 +677,9 @@ def render_comparison(
     for status, title in sections:
         changes = comparison.by_status(status)
         if not changes:
+            continue
+        if status == REGRESSED and not list_regressed:
+            lines.append(f"regressed: {len(changes)}, listed in the failure summary below")
             continue
         shown = changes if status == REGRESSED else changes[:listed]
         lines.append(title)

@@ -446,6 +446,9 @@ def test_a_regression_beyond_the_tolerance_fails_the_run_with_every_regressed_te
         "suite loss 9 -> 10 (+11.1%) over the 5 soft tests scored in both: regressed"
     )
     assert compared[2] == "3 regressed, 1 worse within tolerance, 1 unchanged"
+    # the regressed tests are listed once, in the failure summary
+    assert "regressed: 3, listed in the failure summary below" in compared
+    assert not any(line.endswith("test_soft.py::test_a") for line in compared)
     failure = section(result, "soft regression")
     assert failure[0] == (
         "the run fails: scores are worse than the baseline by more than the tolerance "
