@@ -98,9 +98,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["auto", "lsq", "lbfgs", "adam", "sgd"],
         default="auto",
         dest="soft_fit_method",
-        help="optimiser: auto (default; least squares when every score is 0 or more and the "
-        "Jacobian is cheap, else L-BFGS-B), lsq (trust-region least squares on square-root "
-        "scores), lbfgs, adam, sgd.",
+        help="optimiser: auto (default; least squares when every score is 0 or more, there are "
+        "at least as many scores as fitted values and the Jacobian is cheap, else L-BFGS-B), "
+        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd.",
     )
     group.addoption(
         "--fit-tol",
@@ -124,7 +124,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         dest="soft_fit_timeout",
         metavar="SECONDS",
-        help="wall-time budget of the whole fit; the best parameters seen by then are kept.",
+        help="wall-time budget of the fit, counted from after scipy is imported (the record "
+        "pass before it is not counted); when it runs out, the best parameters seen are kept, "
+        "checked and reported as not converged.",
     )
     group.addoption(
         "--fit-restarts",
@@ -176,6 +178,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fit and run the tests with the tuned values, but write no parameter file.",
     )
     group.addoption(
+        "--fit-require-convergence",
+        action="store_true",
+        default=None,
+        dest="soft_fit_require_convergence",
+        help="make the run fail (exit status 1) when the fit stops before it converges, for "
+        "CI. Also the ini setting soft_fit_require_convergence.",
+    )
+    group.addoption(
         "--fit-lock-timeout",
         type=_positive_float,
         default=600.0,
@@ -184,6 +194,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how long a fit waits for another fit of the same project to finish (default 600).",
     )
     _add_output_options(group)
+    parser.addini(
+        "soft_fit_require_convergence",
+        "fail the run when --fit stops before it converges (as --fit-require-convergence).",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "soft_summary_worst",
         "how many of the worst soft tests the end-of-run summary lists (default 5).",
@@ -528,11 +544,6 @@ class SoftSession:
                 case.function = wrapped[case.function]
         terms, notes = build_terms(cases)
         holdout, _ = build_terms(held_cases)
-        for term in terms:
-            if term.case_names is not None:
-                self._write(
-                    reporter, f"batched {term.name}: {len(term.case_names)} cases in one call"
-                )
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
@@ -596,6 +607,33 @@ class SoftSession:
         terminalreporter.write_sep("=", "soft scores")
         for line in render_summary(results, worst=_ini_int(self.config, "soft_summary_worst")):
             write(line)
+        fit = self.state.fit
+        if fit is not None:
+            from .report import render_fit_check
+
+            lines, agree = render_fit_check(fit, self.state.results)
+            for line in lines:
+                write(visible(line), **({} if agree else {"yellow": True}))
+            if not fit.converged and self._require_convergence():
+                write(
+                    "the fit did not converge and convergence is required "
+                    "(--fit-require-convergence): the run fails",
+                    red=True,
+                    bold=True,
+                )
+
+    def _require_convergence(self) -> bool:
+        option = self.config.option.soft_fit_require_convergence
+        return bool(
+            self.config.getini("soft_fit_require_convergence") if option is None else option
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        fit = self.state.fit
+        if fit is not None and not fit.converged and self._require_convergence():
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _undo_patches(cases: list[Any]) -> None:

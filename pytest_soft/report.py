@@ -205,11 +205,14 @@ def render_fit(
     import numpy as np
 
     cases = f" ({result.cases} cases)" if result.cases != result.terms else ""
-    lines = [
+    lines = [] if result.converged else [f"NOT CONVERGED: {not_converged_advice(result)}"]
+    lines += [
         f"method {_METHOD_NAMES.get(result.method, result.method)}",
         f"{result.terms} soft test{'s' if result.terms != 1 else ''}{cases}, "
         f"{len(result.parameters)} parameter{'s' if len(result.parameters) != 1 else ''} "
         f"({result.scalars} value{'s' if result.scalars != 1 else ''})",
+        *result.batches,
+        *(f"note: {note}" for note in result.notes),
         f"loss {format_number(result.loss_before)} -> {format_number(result.loss_after)}"
         f"{_change(result.loss_before, result.loss_after)}",
     ]
@@ -255,6 +258,60 @@ def render_fit(
                     pass
             lines.append(f"wrote {shown}")
     return lines
+
+
+def render_fit_check(fit: FitResult, results: dict[str, SoftResult]) -> tuple[list[str], bool]:
+    """Does this run measure what the fit reported? Lines for the end of the run, and whether
+    every soft test the fit scored scores the same here.
+
+    The run uses the fitted values when the fit improved the loss, else the values it started
+    from; each soft test is compared with the fit's score for those values."""
+    expected = fit.scores_after if fit.improved else fit.scores_before
+    differ = []
+    compared = []
+    for name, score in expected.items():
+        result = results.get(name)
+        if result is None:
+            continue
+        compared.append(name)
+        got = result.score
+        if got is None or not abs(got - score) <= 1e-9 * max(abs(got), abs(score)) + 1e-300:
+            differ.append(f"{name} (fit {format_number(score)}, run {format_number(got)})")
+    if not compared:
+        return [], True
+    which = "after" if fit.improved else "before"
+    loss = _fsum([results[n].weight * expected[n] for n in compared])
+    if not differ:
+        return [
+            f"fit check: this run's scores of the {len(compared)} soft test(s) the fit scored "
+            f"match the fit's {which} scores (their loss {format_number(loss)})"
+        ], True
+    shown = "; ".join(differ[:5]) + (f"; and {len(differ) - 5} more" if len(differ) > 5 else "")
+    return [
+        f"fit check: {len(differ)} of {len(compared)} soft test(s) scored differently in this "
+        f"run than in the fit with the same parameters, so the fit's loss {which} "
+        f"({format_number(loss)}) is not what this run measures. Their scores depend on state "
+        f"or randomness: {shown}"
+    ], False
+
+
+def not_converged_advice(result: FitResult) -> str:
+    """What stopped a fit short of convergence, and what to do about it."""
+    reason = result.stop_reason
+    if "time budget" in reason:
+        return (
+            f"the time budget (--fit-timeout) ran out before the fit converged ({reason}); the "
+            "best parameters seen are kept. Give --fit-timeout more time and fit again."
+        )
+    if "iteration limit" in reason or "evaluation limit" in reason:
+        return (
+            f"the fit stopped at its iteration limit before it converged ({reason}); the best "
+            "parameters seen are kept. Raise --fit-max-iter and fit again."
+        )
+    return (
+        f"the optimiser stopped without meeting its convergence test ({reason}). Try another "
+        "--fit-method, --fit-restarts, or a looser --fit-tol."
+    )
 
 
 # -- file reports: JSON, Markdown, github-action-benchmark ---------------------------------------
@@ -323,6 +380,7 @@ def _fit_document(
         "converged": bool(fit.converged),
         "seconds": fit.seconds,
         "warnings": list(fit.warnings),
+        "notes": list(fit.notes),
         "dry_run": dry_run,
         "written": [shown(p) for p in written],
     }

@@ -131,7 +131,10 @@ def test_sine_plain_fit_is_stuck_and_restarts_find_omega(pytester: pytest.Pytest
     fixed = run(pytester, "sine", "--fit", "--fit-restarts", "10")
     assert fixed.ret == 0
     section = fit_section(fixed)
-    assert "batched test_sine.py::test_sine: 200 cases in one call" in section
+    assert (
+        "batched test_sine.py::test_sine: 200 cases in one call "
+        "(checked against their own calls at 3 points)"
+    ) in section
     _, after = numbers(section, LOSS)
     assert after < 1e-10
     omega = written_parameters(pytester.path / "sine.params.json")["omega"]
