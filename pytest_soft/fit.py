@@ -15,7 +15,7 @@ import re
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ import numpy as np
 from autograd import make_jvp, make_vjp
 from autograd.tracer import getval
 
+from ._binding import substituted
 from .errors import FitError, ScoreError, SoftWarning
 from .parameters import Parameters, ParamSpec, record_reads
 from .scores import check_score
@@ -285,32 +286,20 @@ class _Problem:
         shape = self.slots[0].spec.shape
         return x[0] if shape == () else x.reshape(shape)
 
-    @contextlib.contextmanager
-    def bound(self, x: Any, direct: bool = False) -> Iterator[None]:
+    def bound(self, x: Any, direct: bool = False) -> contextlib.AbstractContextManager[None]:
         """Substitute x (plain or traced) for the fitted parameters inside the block; with
         ``direct``, x is the one parameter's value (see reverse_input)."""
-        layout = self._layout
-        saved = []
-        try:
-            if direct:
-                ((group, ((name, *_),)),) = layout
-                layout = []
-                state = group.__dict__
-                saved.append((state, state["_overrides"]))
-                state["_overrides"] = {name: x}
-            for group, entries in layout:
-                values = {}
-                for name, start, stop, shape in entries:
-                    # One index for a scalar: each traced slice or index costs a node and a
-                    # backward step per pass (benchmarks/overhead.py).
-                    values[name] = x[start] if shape == () else _reshape(x[start:stop], shape)
-                state = group.__dict__
-                saved.append((state, state["_overrides"]))
-                state["_overrides"] = values
-            yield
-        finally:
-            for state, previous in saved:
-                state["_overrides"] = previous
+        if direct:
+            ((group, ((name, *_),)),) = self._layout
+            return substituted({group: {name: x}})
+        values: dict[Parameters, dict[str, Any]] = {}
+        for group, entries in self._layout:
+            mine = values[group] = {}
+            for name, start, stop, shape in entries:
+                # One index for a scalar: each traced slice or index costs a node and a
+                # backward step per pass (benchmarks/overhead.py).
+                mine[name] = x[start] if shape == () else _reshape(x[start:stop], shape)
+        return substituted(values)
 
     # evaluation
 
