@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._text import format_number, visible
+from ._fit_section import render_fit
+
 if TYPE_CHECKING:
-    from .fit import FitResult
-    from .tracking import Change, Comparison, Snapshot
+    from ..fit import FitResult
+    from ..tracking import Change, Comparison, Snapshot
 
 __all__ = [
     "SoftResult",
@@ -74,12 +77,6 @@ def _fsum(parts: list[float]) -> float:
         return math.fsum(parts)
     except (OverflowError, ValueError):  # a sum beyond the range of a float: inf (or nan)
         return sum(parts)
-
-
-def format_number(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.6g}"
 
 
 def worst_first(results: Iterable[SoftResult]) -> list[SoftResult]:
@@ -169,94 +166,6 @@ def format_change(old: float | None, new: float | None) -> str:
     return f"{(new - old) / abs(old):+.1%}"
 
 
-_METHOD_NAMES = {
-    "lsq": "lsq (trust-region least squares on square-root scores)",
-    "lbfgs": "lbfgs (L-BFGS-B on the suite loss)",
-    "adam": "adam",
-    "sgd": "sgd",
-}
-
-
-def _describe_value(value: Any) -> str:
-    import numpy as np
-
-    if np.ndim(value) == 0:
-        return format_number(float(value))
-    array = np.asarray(value)
-    return (
-        f"array {'x'.join(map(str, array.shape))} (mean {format_number(float(array.mean()))}, "
-        f"min {format_number(float(array.min()))}, max {format_number(float(array.max()))})"
-    )
-
-
-def _change(before: float, after: float) -> str:
-    if before == 0:
-        return ""
-    return f" ({(after - before) / abs(before):+.1%})"
-
-
-def render_fit(
-    result: FitResult,
-    written: Sequence[Path] = (),
-    dry_run: bool = False,
-    root: Path | None = None,
-) -> list[str]:
-    """The fit section: what was fitted, loss before -> after, every parameter, cost, outcome."""
-    import numpy as np
-
-    cases = f" ({result.cases} cases)" if result.cases != result.terms else ""
-    lines = [
-        f"method {_METHOD_NAMES.get(result.method, result.method)}",
-        f"{result.terms} soft test{'s' if result.terms != 1 else ''}{cases}, "
-        f"{len(result.parameters)} parameter{'s' if len(result.parameters) != 1 else ''} "
-        f"({result.scalars} value{'s' if result.scalars != 1 else ''})",
-        f"loss {format_number(result.loss_before)} -> {format_number(result.loss_after)}"
-        f"{_change(result.loss_before, result.loss_after)}",
-    ]
-    if result.holdout_terms:
-        lines.append(
-            f"held-out loss ({result.holdout_terms} soft test"
-            f"{'s' if result.holdout_terms != 1 else ''} kept out of the fit) "
-            f"{format_number(result.holdout_before)} -> {format_number(result.holdout_after)}"
-        )
-    width = max((len(visible(p.full_name)) for p in result.parameters), default=0)
-    for change in result.parameters:
-        before, after = change.before, change.after
-        text = (
-            f"  {visible(change.full_name):<{width}}  {_describe_value(before)} -> "
-            f"{_describe_value(after)}"
-        )
-        if np.ndim(after) > 0:
-            delta = np.abs(np.asarray(after) - np.asarray(before))
-            text += f", |change| max {format_number(float(delta.max()))}"
-        lines.append(text)
-    starts = ""
-    if result.starts > 1:
-        starts = (
-            f" over {result.starts_run} of {result.starts} starts "
-            f"({result.starts_at_best} reached the best, start {result.best_start + 1} first)"
-        )
-    lines.append(
-        f"{result.iterations} iterations{starts}, {result.loss_evaluations} loss and "
-        f"{result.gradient_evaluations} gradient evaluations, {result.seconds:.2f} s"
-    )
-    lines.append(f"stopped: {result.stop_reason}")
-    if not result.improved:
-        lines.append("the loss did not improve beyond rounding noise: no parameter file written")
-    elif dry_run:
-        lines.append("dry run: no parameter file written (the run below uses the tuned values)")
-    else:
-        for path in written:
-            shown = path
-            if root is not None:
-                try:
-                    shown = path.resolve().relative_to(root.resolve())
-                except ValueError:
-                    pass
-            lines.append(f"wrote {shown}")
-    return lines
-
-
 # -- file reports: JSON, Markdown, github-action-benchmark ---------------------------------------
 # Each renderer takes the JSON report (a plain dict, see build_report and the README), so a
 # saved report can be rendered again later without the run.
@@ -264,7 +173,7 @@ def render_fit(
 
 def to_snapshot(results: Iterable[SoftResult]) -> Snapshot:
     """This run's scores in the form the tracking module compares and stores."""
-    from .tracking import Entry, Snapshot
+    from ..tracking import Entry, Snapshot
 
     results = list(results)
     tests = {r.nodeid: Entry(r.score, r.weight, r.fingerprint, r.tolerance) for r in results}
@@ -273,7 +182,7 @@ def to_snapshot(results: Iterable[SoftResult]) -> Snapshot:
 
 def _value(value: Any) -> Any:
     """A parameter value for JSON: a float, or nested lists for an array."""
-    from .tracking import encode_number
+    from ..tracking import encode_number
 
     if hasattr(value, "tolist"):
         value = value.tolist()
@@ -285,7 +194,7 @@ def _value(value: Any) -> Any:
 def _fit_document(
     fit: FitResult, written: Sequence[Path], dry_run: bool, root: Path | None
 ) -> dict[str, Any]:
-    from .tracking import encode_number
+    from ..tracking import encode_number
 
     def shown(path: Path) -> str:
         if root is not None:
@@ -343,7 +252,7 @@ def build_report(
     ``meta`` is :func:`pytest_soft.tracking.run_metadata` plus anything the caller adds
     (``duration``, ``args``, ``workers``).
     """
-    from .tracking import REPORT_FORMAT, VERSION, comparison_document, encode_number
+    from ..tracking import REPORT_FORMAT, VERSION, comparison_document, encode_number
 
     before = fit.scores_before if fit is not None else None
     tests = []
@@ -405,22 +314,6 @@ def render_benchmark(report: Mapping[str, Any]) -> str:
             extra += f", {test['cases']} cases"
         entries.append({"name": test["nodeid"], "unit": "score", "value": score, "extra": extra})
     return json.dumps(entries, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def visible(text: str) -> str:
-    """``text`` with control characters (newlines, ANSI escapes, ...) shown as escapes, so that
-    one test id stays on one line of any report."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\x{ord(ch):02x}"))
-        else:
-            out.append(f"\\u{ord(ch):04x}")
-    return "".join(out)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
@@ -559,7 +452,7 @@ def baseline_sentences(baseline: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _md_baseline(baseline: Mapping[str, Any], listed: int) -> list[str]:
-    from .tracking import DISAPPEARED, NOT_RUN, REGRESSED, STATUSES, UNCHANGED
+    from ..tracking import DISAPPEARED, NOT_RUN, REGRESSED, STATUSES, UNCHANGED
 
     verdict, compared = baseline_sentences(baseline)  # numbers and our own words only
     if baseline.get("regressed"):
@@ -641,7 +534,7 @@ def render_comparison(
     """This run against a baseline: the suite loss, counts, then the tests that changed.
     ``missing`` says why baseline tests absent from this run were not compared; without
     ``list_regressed`` the regressed tests are left to the failure summary."""
-    from .tracking import (
+    from ..tracking import (
         CHANGED,
         DISAPPEARED,
         IMPROVED,
@@ -706,7 +599,7 @@ def render_comparison(
 
 def render_regressions(comparison: Comparison) -> list[str]:
     """The failure summary: the suite loss if it regressed, and every regressed test."""
-    from .tracking import REGRESSED
+    from ..tracking import REGRESSED
 
     lines = []
     if comparison.loss_status == REGRESSED:
