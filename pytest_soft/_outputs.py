@@ -1,6 +1,6 @@
 """The pytest glue of reports, baselines and history: their options, and a plugin class
-registered only when one of them is given. The work happens in report.py, htmlreport.py and
-tracking.py, which know nothing of pytest."""
+registered only when one of them is given. The work happens in the report and tracking
+packages, which know nothing of pytest."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 
 from ._files import atomic_write_text
 from ._state import STATE_KEY, SoftState
+from ._text import shown_path
 from .errors import SoftError
-from .report import SoftResult
+from .report._model import SoftResult
 
 # -- reports, baselines and history ------------------------------------------------------------
 # Registered only when one of their options is given. Workers (pytest-xdist) send scores,
@@ -34,13 +35,9 @@ _OUTPUT_OPTIONS = {
 
 
 def _tolerance_option(text: str) -> Any:
-    from .errors import ToleranceError
-    from .tracking import parse_tolerance
+    from .tracking import tolerance_type  # imported when the option is given, not at startup
 
-    try:
-        return parse_tolerance(text)
-    except ToleranceError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return tolerance_type(text)
 
 
 _tolerance_option.__name__ = "tolerance"
@@ -392,7 +389,7 @@ class SoftOutputs:
         )
 
         def html() -> str:
-            from .htmlreport import render_html
+            from .report import render_html
 
             return render_html(report, history=history)
 
@@ -424,10 +421,7 @@ class SoftOutputs:
         self.lines.append((line, markup))
 
     def _shown(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.config.invocation_params.dir))
-        except ValueError:
-            return str(path)
+        return str(shown_path(path, self.config.invocation_params.dir, resolve=False))
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

@@ -208,10 +208,10 @@ import os
 import signal
 import time
 
-from pytest_soft import tracking
+from pytest_soft.tracking import _storage
 
 where = {where!r}
-real = getattr(tracking.os, where)
+real = getattr(_storage.os, where)
 
 
 def interrupted(fd, *args):
@@ -223,7 +223,7 @@ def interrupted(fd, *args):
     return real(fd, *args)
 
 
-setattr(tracking.os, where, interrupted)
+setattr(_storage.os, where, interrupted)
 """
     project(tmp_path, conftest=conftest)
     status, output = run(tmp_path, "--soft-history", "hist.jsonl", "--soft-md", "report.md")

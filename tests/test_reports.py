@@ -15,12 +15,14 @@ import autograd  # noqa: F401  (in sys.modules before pytester's in-process runs
 import numpy  # noqa: F401
 import pytest
 
-from pytest_soft.htmlreport import bar_chart_svg, line_chart_svg, render_html
 from pytest_soft.report import (
     SoftResult,
+    bar_chart_svg,
     build_report,
+    line_chart_svg,
     md_text,
     render_benchmark,
+    render_html,
     render_json,
     render_markdown,
     render_table,
