@@ -52,6 +52,42 @@ td.test { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; word-brea
 .chart .frame { fill: none; stroke: #d0d7de; } .chart .grid { stroke: #eaeef2; }
 .chart .series { fill: none; stroke: #0969da; stroke-width: 2; }
 .chart .point { fill: #0969da; } .chart .tick, .chart .value { fill: #57606a; }
+table.sortable th { cursor: pointer; user-select: none; }
+th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
+"""
+
+# Sorts a table by the column whose header is clicked (again: the other way). Numbers (and inf)
+# sort as numbers, before text; an empty cell or "-" sorts last either way. It reads only the
+# page's own cells and fetches nothing.
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  heads.forEach(function (th, column) {
+    th.title = "sort by this column";
+    th.addEventListener("click", function () {
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows).map(function (row, index) {
+        var text = row.cells[column] ? row.cells[column].textContent.trim() : "";
+        var number = /^[-+]?inf$/i.test(text) ? parseFloat(text.replace(/inf/i, "Infinity"))
+          : /^[-+]?(\\d|\\.\\d)/.test(text) ? parseFloat(text) : NaN;
+        return {row: row, index: index, text: text, number: number,
+                missing: text === "" || text === "-"};
+      });
+      rows.sort(function (a, b) {
+        if (a.missing !== b.missing) { return a.missing ? 1 : -1; }
+        var order = 0;
+        if (!isNaN(a.number) && !isNaN(b.number)) { order = a.number - b.number; }
+        else if (isNaN(a.number) !== isNaN(b.number)) { order = isNaN(a.number) ? 1 : -1; }
+        else { order = a.text.localeCompare(b.text); }
+        return (up ? order : -order) || a.index - b.index;
+      });
+      rows.forEach(function (r) { body.appendChild(r.row); });
+    });
+  });
+});
 """
 
 
@@ -68,6 +104,7 @@ def _page(title: str, body: list[str]) -> str:
             "</head>",
             "<body>",
             *body,
+            f"<script>{_SORT_SCRIPT}</script>",
             "</body>",
             "</html>",
             "",
@@ -76,11 +113,16 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]], table_id: str = ""
+    header: Sequence[str],
+    rows: Sequence[Sequence[tuple[str, str]]],
+    table_id: str = "",
+    sortable: bool = True,
 ) -> str:
-    """``rows`` are sequences of (html, css class) cells; the html is already escaped."""
+    """``rows`` are sequences of (html, css class) cells; the html is already escaped. A
+    sortable table sorts by the column whose header is clicked."""
     ident = f' id="{table_id}"' if table_id else ""
-    out = [f"<table{ident}>", "<thead><tr>"]
+    kind = ' class="sortable"' if sortable else ""
+    out = [f"<table{ident}{kind}>", "<thead><tr>"]
     out += [f"<th>{_e(h)}</th>" for h in header]
     out.append("</tr></thead><tbody>")
     for row in rows:
@@ -229,7 +271,7 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
     out = [
         '<section id="fit">',
         "<h2>Fit</h2>",
-        _table(("", ""), [[(_e(k), ""), (v, "")] for k, v in facts], "fit-facts"),
+        _table(("", ""), [[(_e(k), ""), (v, "")] for k, v in facts], "fit-facts", sortable=False),
     ]
     params = fit.get("parameters") or []
     if params:
