@@ -134,13 +134,19 @@ def _write(path: str, write) -> None:  # type: ignore[no-untyped-def]
 
 def _compare(args: argparse.Namespace) -> int:
     from .report import render_comparison, render_regressions
-    from .tracking import compare, load_snapshot
+    from .tracking import compare, disappeared_between, load_snapshot
 
     old = load_snapshot(args.old)
     new = load_snapshot(args.new)
-    comparison = compare(old, new, args.fail_regression)
+    gone = disappeared_between(old, new)
+    comparison = compare(old, new, args.fail_regression, disappeared=gone)
     print(f"{args.new} against {args.old}")
-    for line in render_comparison(comparison, missing=f"in {args.old} but not in {args.new}"):
+    if new.meta.get("interrupted"):
+        print(f"{args.new} is from an interrupted run: the tests it did not reach count as not run")
+    missing = f"in {args.old} but not in {args.new}"
+    if "complete_files" in new.meta:  # the new report says which of them it did not run
+        missing = f"in {args.old}, not run in {args.new}"
+    for line in render_comparison(comparison, missing=missing):
         print(line)
     if args.fail_regression is not None and comparison.regressed:
         print()

@@ -310,3 +310,19 @@ def compare(
         loss_tests=len(before),
         loss_status=loss_status,
     )
+
+
+def disappeared_between(old: Snapshot, new: Snapshot) -> set[str]:
+    """The tests of ``old`` that ``new``'s JSON report shows to be gone: its run collected
+    their file in full, and they were neither scored nor among the soft tests it collected
+    without running (deselected, skipped). Without that record (a baseline, a report of an
+    older pytest-soft, an interrupted run), none: every missing test counts as not run."""
+    files = new.meta.get("complete_files")
+    if not isinstance(files, list) or new.meta.get("interrupted"):
+        return set()
+    complete, not_run = set(files), set(new.meta.get("not_run") or ())
+    return {
+        nodeid
+        for nodeid in old.tests
+        if nodeid not in new.tests and nodeid not in not_run and nodeid.split("::")[0] in complete
+    }

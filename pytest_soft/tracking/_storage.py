@@ -153,6 +153,11 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
             tests[nodeid] = _entry(nodeid, data, name)
         run = document.get("run") if isinstance(document.get("run"), dict) else {}
         meta = {"time": run.get("time"), "git": run.get("git")}
+        # What the run saw beyond its scores (reports since run.complete_files was added).
+        meta["interrupted"] = run.get("interrupted") is True
+        for key in ("complete_files", "not_run"):
+            if isinstance(run.get(key), list) and all(isinstance(x, str) for x in run[key]):
+                meta[key] = run[key]
     loss = _decode_number(document.get("loss"), 'the suite loss ("loss")', name)
     return Snapshot(tests=tests, loss=loss, meta=meta, path=name)
 
