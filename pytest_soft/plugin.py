@@ -30,8 +30,9 @@ from ._state import (
     STATE_KEY,
     SoftState,
 )
+from ._text import visible
 from .errors import SoftError, SoftWarning
-from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult, visible
+from .report._model import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult
 
 if TYPE_CHECKING:
     from .fit import FitResult, Progress
