@@ -452,7 +452,8 @@ class SoftSession:
             reporter.write_line(visible(line), **(markup or {}))
 
     def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str], list[str]]:
-        """Run each soft test once, quietly, to set up its fixtures and capture its body."""
+        """Call each soft test once, quietly, to capture its body and score: directly where it
+        needs no fixture, else through pytest's protocol, which sets its fixtures up."""
         from .batch import Case
 
         state = self.state
@@ -460,26 +461,25 @@ class SoftSession:
         skipped: list[str] = []
         failed: list[str] = []
         cases = []
+        limit = _per_test_timeout(self.config)
         try:
             for index, item in enumerate(items):
-                nextitem = items[index + 1] if index + 1 < len(items) else None
-                saved_properties = list(item.user_properties)
-                try:
-                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                finally:
-                    item.user_properties[:] = saved_properties
-                call = next((r for r in reports if r.when == "call"), None)
-                props = dict(call.user_properties) if call is not None else {}
-                body = state.capturing.pop(item.nodeid, None)
-                if body is None or P_SCORE not in props:
-                    was_skipped = any(r.skipped for r in reports)
-                    (skipped if was_skipped else failed).append(item.nodeid)
-                    continue
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
+                arguments = _direct_arguments(item)
+                if arguments is not None:
+                    assert isinstance(item, pytest.Function)
+                    body = functools.partial(item.obj, **arguments)
+                    outcome, score, cases_returned = _call_directly(item, body, limit)
+                else:
+                    body, outcome, score, cases_returned = self._record_by_protocol(items, index)
+                if outcome != "scored":
+                    (skipped if outcome == "skipped" else failed).append(item.nodeid)
+                    continue
+                assert body is not None and score is not None
                 batchable = (
                     spec.batch
-                    and P_CASES not in props
+                    and not cases_returned
                     and getattr(item, "callspec", None) is not None
                 )
                 cases.append(
@@ -489,13 +489,32 @@ class SoftSession:
                         kwargs=body.keywords,
                         weight=spec.weight,
                         threshold=spec.threshold,
-                        score=float(props[P_SCORE]),
+                        score=score,
                         batch_key=(item.parent.nodeid, item.originalname) if batchable else None,
                     )
                 )
         finally:
             state.capturing = None
         return cases, failed, skipped
+
+    def _record_by_protocol(
+        self, items: list[pytest.Item], index: int
+    ) -> tuple[functools.partial[Any] | None, str, float | None, bool]:
+        """Run one soft test through pytest's protocol (fixtures set up and torn down, skips,
+        marks, timeouts) without reporting it; return its body, outcome and score."""
+        item = items[index]
+        nextitem = items[index + 1] if index + 1 < len(items) else None
+        saved_properties = list(item.user_properties)
+        try:
+            reports = runtestprotocol(item, log=False, nextitem=nextitem)
+        finally:
+            item.user_properties[:] = saved_properties
+        call = next((r for r in reports if r.when == "call"), None)
+        props = dict(call.user_properties) if call is not None else {}
+        body = self.state.capturing.pop(item.nodeid, None) if self.state.capturing else None
+        if body is None or P_SCORE not in props:
+            return None, "skipped" if any(r.skipped for r in reports) else "failed", None, False
+        return body, "scored", float(props[P_SCORE]), P_CASES in props
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
         from .fit import fit
@@ -635,6 +654,69 @@ class SoftSession:
         if fit is not None and not fit.converged and self._require_convergence():
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _direct_arguments(item: pytest.Item) -> dict[str, Any] | None:
+    """The arguments of a soft test that needs nothing from pytest's protocol: each one a
+    value of a direct ``parametrize``, no fixture (autouse ones included) and no mark besides
+    ``parametrize`` and ``soft_test`` (other marks may act at run time: skip, xfail,
+    usefixtures, timeout, a plugin's own). None for every other test."""
+    if not isinstance(item, pytest.Function) or inspect.iscoroutinefunction(item.obj):
+        return None
+    direct: set[str] = set()
+    for mark in item.iter_markers():
+        if mark.name == MARKER:
+            continue
+        if mark.name != "parametrize":
+            return None
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",") if name.strip()]
+        indirect = mark.kwargs.get("indirect", False)
+        if indirect is True:
+            continue
+        direct.update(
+            n for n in names if not (isinstance(indirect, (list, tuple)) and n in indirect)
+        )
+    wanted = list(item.fixturenames)
+    if not set(wanted) <= direct:
+        return None
+    callspec = getattr(item, "callspec", None)
+    # pytest 7 keeps direct values in callspec.funcargs; pytest 8 and later in callspec.params.
+    values = {**getattr(callspec, "funcargs", {}), **getattr(callspec, "params", {})}
+    if not set(wanted) <= set(values):
+        return None
+    return {name: values[name] for name in wanted}
+
+
+def _call_directly(
+    item: pytest.Function, body: functools.partial[Any], limit: float | None
+) -> tuple[str, float | None, bool]:
+    """Call a soft test that needs no fixture, quietly: (outcome, score, returned per-case
+    scores). Its output and warnings belong to the real run that follows."""
+    import io
+
+    from .errors import ScoreError
+    from .scores import check_score
+
+    call = _time_limited(body, item.nodeid, limit) if limit else body
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            returned = call()
+        except pytest.skip.Exception:
+            return "skipped", None, False
+        except (Exception, pytest.fail.Exception, pytest.xfail.Exception):
+            return "failed", None, False
+    try:
+        score = check_score(returned, item.nodeid)
+    except ScoreError:
+        return "failed", None, False
+    return "scored", score.value, score.cases is not None
 
 
 def _undo_patches(cases: list[Any]) -> None:
