@@ -30,19 +30,32 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, note, settings
+
+# Loaded up front: pytester's in-process runs drop (and the next run re-imports, for a second or
+# more) every module first imported during a run, and --fit imports scipy.optimize.
+import scipy.optimize  # noqa: F401
+from hypothesis import HealthCheck, Phase, assume, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from pytest_soft.batch import Case, build_terms
 from pytest_soft.fit import fit
 
 # Reproducible in CI: the same examples on every run, no example database.
-ENGINE = settings(max_examples=60, deadline=None, derandomize=True, database=None)
+# Without the explain phase: it reruns a failing example dozens of times (minutes here).
+ENGINE = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+)
 PLUGIN = settings(
     max_examples=4,
     deadline=None,
     derandomize=True,
     database=None,
+    # each example is three pytest runs: no shrinking either, the example is shown as drawn
+    phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -512,7 +525,7 @@ def soft_test_source(
         "from pytest_soft import soft_test",
         "",
         "CASES = [",
-        *(f"    {row}" for row in rows),
+        *(f"    {row}," for row in rows),
         "]",
         "",
     ]
@@ -569,8 +582,8 @@ def _stored(path: Path) -> dict[str, np.ndarray]:
     return {name: np.asarray(v, dtype=float) for name, v in values.items()}
 
 
-def run_project(pytester: pytest.Pytester, problem: Problem, style: str) -> None:
-    built = build(problem)
+def run_project(pytester: pytest.Pytester, built: Built, style: str) -> None:
+    problem = built.problem
     k = next(_counter)
     directory = pytester.mkdir(f"example{k}")
     impl_name = f"genimpl{k}"
@@ -609,13 +622,67 @@ def run_project(pytester: pytest.Pytester, problem: Problem, style: str) -> None
     )
 
 
-@PLUGIN
-@given(problem=problems(), style=st.sampled_from(["function", "class"]))
-def test_fit_after_loss_is_the_next_runs_loss_and_matches_batch_false(pytester, problem, style):
+def template(kind: str, shape: tuple[int, ...]) -> Template:
+    return next(t for t in templates_for(shape) if t.kind == kind)
+
+
+def feature(kind: str, shape: tuple[int, ...], arg: int, param: str, start: str) -> Feature:
+    t = template(kind, shape)
+    return Feature(t, arg, param, t.shape(shape), start, bounded=False)
+
+
+# A class, a fixture shared by every case (module scope), a 2x3 matrix and a vector argument
+# reduced with x @ w: correct batched.
+SAFE_EXAMPLE = Problem(
+    shapes=((3,), (), (2, 3)),
+    features=(
+        feature("x @ w", (3,), 0, "p0", "zero"),
+        feature("fixture dot", (), 1, "p1", "random"),
+        feature("sum axis", (2, 3), 2, "p2", "zero"),
+    ),
+    intercept=True,
+    fixture="shared",
+    extra_cases=4,
+    noise=0.1,
+    weight=2.5,
+    seed=11,
+)
+# The reduction over a case's own vector, and a fixture that gives every case a new
+# array (function scope), so that the batch stacks it too.
+UNSAFE_EXAMPLE = Problem(
+    shapes=((3,), ()),
+    features=(
+        feature("sum", (3,), 0, "p0", "zero"),
+        feature("fixture sum", (), 1, "p1", "zero"),
+    ),
+    intercept=True,
+    fixture="per case",
+    extra_cases=5,
+    noise=0.0,
+    weight=1.0,
+    seed=5,
+)
+
+
+def check_plugin(pytester: pytest.Pytester, problem: Problem, style: str) -> None:
     built = build(problem)
     assume(well_conditioned(built) and problem.cases <= 20)
     note(describe(problem))
-    run_project(pytester, problem, style)
+    run_project(pytester, built, style)
+
+
+@PLUGIN
+@example(problem=SAFE_EXAMPLE, style="class")
+@given(problem=problems(safe=True), style=st.sampled_from(["function", "class"]))
+def test_correct_batched_code_fit_then_run_agree_and_match_batch_false(pytester, problem, style):
+    check_plugin(pytester, problem, style)
+
+
+@PLUGIN
+@example(problem=UNSAFE_EXAMPLE, style="function")
+@given(problem=problems(), style=st.sampled_from(["function", "class"]))
+def test_fit_after_loss_is_the_next_runs_loss_and_matches_batch_false(pytester, problem, style):
+    check_plugin(pytester, problem, style)
 
 
 # -- the example ------------------------------------------------------------------------
