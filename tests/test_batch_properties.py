@@ -479,6 +479,9 @@ def check_engine(problem: Problem) -> None:
     if problem.safe:
         # code that is correct batched keeps its one-call evaluation
         assert accepted, notes
+    if not accepted:
+        # a refused batch says why
+        assert any(line.startswith("test_gen: ") for line in notes), notes
 
 
 @ENGINE
