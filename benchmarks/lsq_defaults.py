@@ -1,5 +1,5 @@
 """How the least-squares method's settings fare on the whole problem set: the evidence for the
-defaults of pytest_soft.fit._run_lsq.
+defaults of pytest_soft.fit._optimisers.run_lsq.
 
     python benchmarks/lsq_defaults.py [--variants NAME,...]
 

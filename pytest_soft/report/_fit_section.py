@@ -145,13 +145,15 @@ def render_fit_check(fit: FitResult, results: Mapping[str, SoftResult]) -> tuple
 
 def not_converged_advice(result: FitResult) -> str:
     """What stopped a fit short of convergence, and what to do about it."""
-    reason = result.stop_reason
-    if "time budget" in reason:
+    from ..fit import StopKind
+
+    reason, kind = result.stop_reason, result.stop.kind
+    if kind is StopKind.TIME_BUDGET:
         return (
             f"the time budget (--fit-timeout) ran out before the fit converged ({reason}); the "
             "best parameters seen are kept. Give --fit-timeout more time and fit again."
         )
-    if "iteration limit" in reason or "evaluation limit" in reason:
+    if kind in (StopKind.ITERATION_LIMIT, StopKind.EVALUATION_LIMIT):
         return (
             f"the fit stopped at its iteration limit before it converged ({reason}); the best "
             "parameters seen are kept. Raise --fit-max-iter and fit again."
