@@ -24,6 +24,7 @@ import numpy as np
 from autograd import make_jvp, make_vjp
 from autograd.tracer import getval
 
+from ._uncertainty import Uncertainty, estimate, merge, unavailable
 from .errors import FitError, ScoreError, SoftWarning
 from .parameters import Parameters, ParamSpec, record_reads
 from .scores import check_score
@@ -36,6 +37,7 @@ __all__ = [
     "Progress",
     "Term",
     "TracingError",
+    "Uncertainty",
     "fit",
     "improved_enough",
     "split_holdout",
@@ -43,7 +45,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd")
+METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead")
+#: Methods that evaluate the loss only: no autograd, so they fit code it cannot trace.
+DERIVATIVE_FREE = ("powell", "nelder-mead")
 
 #: A fit result is written only when it lowers the loss by more than this share of the loss
 #: before the fit, and by more than MIN_IMPROVEMENT_ABS; anything less is rounding noise.
@@ -152,6 +156,9 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     #: How many independent groups of parameters (sharing no soft test) were fitted separately.
     blocks: int = 1
+    #: Standard errors and correlations of the fitted values (least squares only; otherwise a
+    #: note saying why there are none).
+    uncertainty: Uncertainty | None = None
     _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
@@ -492,7 +499,8 @@ def _tracing_message(term: Term, exc: BaseException) -> str:
     lines.append(
         "  Write the implementation with autograd.numpy (import autograd.numpy as np): no "
         "float()/int() of parameter values, no math.* functions, no in-place assignment into "
-        "arrays, np.dot(a, b) rather than a.dot(b)."
+        "arrays, np.dot(a, b) rather than a.dot(b). Or fit without gradients: "
+        "--fit-method powell or --fit-method nelder-mead evaluate the code as it is."
     )
     return "\n".join(lines)
 
@@ -676,6 +684,42 @@ def _check_non_negative(problem: _Problem, values: list[np.ndarray]) -> None:
             )
 
 
+def _residual_jacobian(
+    problem: _Problem, values: list[np.ndarray], jacs: list[np.ndarray]
+) -> np.ndarray:
+    """The Jacobian of the residuals sqrt(w s) from the scores' Jacobians."""
+    rows = []
+    for w, v, j in zip(problem.weights, values, jacs):
+        r = np.sqrt(np.maximum(w * v, 0.0))
+        # d sqrt(w s) = w ds / (2 sqrt(w s)); where a score is exactly 0 the square root
+        # has no derivative, and the score's own gradient is 0 there too: the row is 0.
+        scale = np.divide(w, 2.0 * r, out=np.zeros_like(r), where=r > 0)
+        rows.append(j * scale[:, None])
+    return np.concatenate(rows) if rows else np.zeros((0, problem.size))
+
+
+def _lsq_uncertainty(problem: _Problem, x: np.ndarray) -> Uncertainty:
+    """Standard errors at the least-squares optimum x, from one more Jacobian evaluation."""
+    layout = [(slot.spec.full_name, slot.spec.shape) for slot in problem.slots]
+    try:
+        values, jacs = problem.jacobians(x)
+    except FitError as exc:
+        return unavailable(
+            layout, f"no standard errors: the Jacobian failed at the optimum ({exc})"
+        )
+    r = _residuals(problem, values)
+    return estimate(r, _residual_jacobian(problem, values, jacs), layout)
+
+
+def _no_uncertainty(problem: _Problem, method: str) -> Uncertainty:
+    layout = [(slot.spec.full_name, slot.spec.shape) for slot in problem.slots]
+    return unavailable(
+        layout,
+        f"no standard errors: they need the least-squares method (scores as squared "
+        f"residuals), and this fit used {method}",
+    )
+
+
 def _run_lsq(
     run: _Run, x0: np.ndarray, tol: float, live: np.ndarray | None = None
 ) -> tuple[str, bool]:
@@ -707,14 +751,7 @@ def _run_lsq(
 
     def jac(z: np.ndarray) -> np.ndarray:
         values, jacs = problem.jacobians(full(z))
-        rows = []
-        for w, v, j in zip(problem.weights, values, jacs):
-            r = np.sqrt(np.maximum(w * v, 0.0))
-            # d sqrt(w s) = w ds / (2 sqrt(w s)); where a score is exactly 0 the square root
-            # has no derivative, and the score's own gradient is 0 there too: the row is 0.
-            scale = np.divide(w, 2.0 * r, out=np.zeros_like(r), where=r > 0)
-            rows.append(j * scale[:, None])
-        J = np.concatenate(rows) if rows else np.zeros((0, problem.size))
+        J = _residual_jacobian(problem, values, jacs)
         if not np.all(np.isfinite(J)):
             J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
         r = _residuals(problem, values)
@@ -826,6 +863,62 @@ def _run_lbfgs(run: _Run, x0: np.ndarray, tol: float) -> tuple[str, bool]:
         return "stopped: the loss or its gradient became non-finite", False
     if "ABNORMAL" in message.upper():
         return "no progress: the line search found no lower loss", False
+    return f"stopped: {message}", False
+
+
+def _run_derivative_free(run: _Run, x0: np.ndarray, tol: float, method: str) -> tuple[str, bool]:
+    """scipy's Powell or Nelder-Mead within the bounds: the loss alone, evaluated plainly, so
+    the implementation may use math, float(), in-place assignment or other libraries."""
+    from scipy.optimize import Bounds, minimize
+
+    problem = run.problem
+    last: dict[str, float] = {}
+
+    def fun(x: np.ndarray) -> float:
+        loss = problem.loss(x)
+        run.seen(x, loss)
+        if not math.isfinite(loss):
+            run.nonfinite += 1
+            return 1e300  # the simplex or line search moves away from here
+        last["loss"] = loss
+        return loss
+
+    def callback(*args: Any) -> None:
+        run.iteration(last.get("loss", math.nan), math.nan)
+
+    bounded = np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any()
+    # Both take a starting point within the bounds (Nelder-Mead clips its simplex to them).
+    x_start = np.clip(x0, problem.lower, problem.upper)
+    if method == "powell":
+        options = {"xtol": tol, "ftol": tol, "maxiter": run.max_iter, "maxfev": 0}
+        name = "Powell"
+    else:
+        # Nelder-Mead's tests are absolute; the loss test is made relative to the start's loss.
+        scale = max(abs(problem.loss(x_start)), 1e-300)
+        options = {"xatol": tol, "fatol": tol * scale, "maxiter": run.max_iter, "maxfev": 0}
+        # The adaptive parameters (Gao and Han) keep the simplex from stalling beyond a few
+        # dimensions.
+        options["adaptive"] = problem.size > 4
+        name = "Nelder-Mead"
+    options["maxfev"] = 50 * run.max_iter * max(problem.size, 1)
+    with _one_blas_thread():
+        result = minimize(
+            fun,
+            x_start,
+            method=name,
+            bounds=Bounds(problem.lower, problem.upper) if bounded else None,
+            callback=callback,
+            options=options,
+        )
+    if result.success:
+        return "converged: loss change and step below --fit-tol", True
+    if run.nonfinite and not math.isfinite(run.best_loss):
+        return "stopped: the loss became non-finite", False
+    message = str(result.message)
+    if "iterations" in message.lower():
+        return f"iteration limit ({run.max_iter})", False
+    if "evaluations" in message.lower():
+        return "evaluation limit", False
     return f"stopped: {message}", False
 
 
@@ -1196,6 +1289,7 @@ def fit(
         scores_after=scores_after,
         warnings=fit_warnings,
         blocks=len(blocks),
+        uncertainty=merge([o.uncertainty for o in outcomes if o.uncertainty is not None]),
         _assignments=assignments,
     )
 
@@ -1236,6 +1330,7 @@ class _BlockOutcome:
     starts_at_best: int
     best_start: int
     warnings: list[str]
+    uncertainty: Uncertainty | None = None
 
 
 def _fit_block(
@@ -1268,8 +1363,9 @@ def _fit_block(
         _check_non_negative(problem, values0)
 
     # Which parameters does anything depend on? (A parameter read but without effect.)
-    _, grads = problem.gradients(x0)
-    column_used = np.zeros(problem.size, dtype=bool)
+    gradient_free = method_used in DERIVATIVE_FREE
+    grads = [] if gradient_free else problem.gradients(x0)[1]
+    column_used = np.zeros(problem.size, dtype=bool) | gradient_free
     for grad in grads:
         column_used |= grad != 0
     if not column_used.all():
@@ -1291,7 +1387,7 @@ def _fit_block(
             fit_warnings.append(message)
             warnings.warn(SoftWarning(message), stacklevel=3)
 
-    if settings.check_gradient:
+    if settings.check_gradient and not gradient_free:
         suspects = _gradient_check(problem, x0, seed)
         if suspects:
             shown = "; ".join(suspects[:3]) + (" ..." if len(suspects) > 3 else "")
@@ -1344,6 +1440,8 @@ def _fit_block(
                     reason, ok = _run_lbfgs(run, x_best, tol)
             elif method_used == "lbfgs":
                 reason, ok = _run_lbfgs(run, x_start, tol)
+            elif gradient_free:
+                reason, ok = _run_derivative_free(run, x_start, tol, method_used)
             else:
                 minibatches = None
                 if settings.batch_size:
@@ -1382,6 +1480,10 @@ def _fit_block(
         1 for f in finals if f <= best_loss + max(1e-6 * abs(best_loss), MIN_IMPROVEMENT_ABS)
     )
     after_assign = problem.assignments(best_x)
+    if method_used == "lsq":
+        uncertainty = _lsq_uncertainty(problem, best_x)
+    else:
+        uncertainty = _no_uncertainty(problem, method_used)
     changes = [
         ParamChange(
             slot.spec.full_name,
@@ -1406,6 +1508,7 @@ def _fit_block(
         starts_at_best=at_best,
         best_start=max(best_start, 0),
         warnings=fit_warnings,
+        uncertainty=uncertainty,
     )
 
 

@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .report import baseline_sentences, format_change, format_number, visible
+from .report import (
+    baseline_sentences,
+    format_change,
+    format_number,
+    stderr_summary,
+    uncertainty_sentences,
+    visible,
+)
 
 __all__ = ["bar_chart_svg", "history_png", "line_chart_svg", "render_history_html", "render_html"]
 
@@ -387,6 +394,7 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
         _table(("", ""), [[(_e(k), ""), (v, "")] for k, v in facts], "fit-facts"),
     ]
     params = fit.get("parameters") or []
+    errors = bool(fit.get("correlation"))
     if params:
         rows = [
             [
@@ -394,9 +402,18 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
                 (_param_value(p["before"]), "num"),
                 (_param_value(p["after"]), "num"),
             ]
+            + ([(_e(stderr_summary(p.get("stderr"))), "num")] if errors else [])
             for p in params
         ]
-        out.append(_table(("parameter", "before", "after"), rows, "fit-parameters"))
+        header = ("parameter", "before", "after") + (("± stderr",) if errors else ())
+        out.append(_table(header, rows, "fit-parameters"))
+    sentences = uncertainty_sentences(fit)
+    if sentences:
+        out.append(
+            '<ul class="fit-uncertainty">'
+            + "".join(f"<li>{_e(text)}</li>" for text in sentences)
+            + "</ul>"
+        )
     title = "suite loss per iteration"
     if (fit.get("starts") or 1) > 1:
         title += f" ({fit['starts']} starts, one after another)"

@@ -31,9 +31,11 @@ __all__ = [
     "render_history",
     "render_json",
     "render_markdown",
+    "render_parameters",
     "render_regressions",
     "render_summary",
     "render_table",
+    "render_uncertainty",
     "suite_loss",
     "to_snapshot",
 ]
@@ -174,7 +176,71 @@ _METHOD_NAMES = {
     "lbfgs": "lbfgs (L-BFGS-B on the suite loss)",
     "adam": "adam",
     "sgd": "sgd",
+    "powell": "powell (scipy's Powell on the suite loss; no gradient used)",
+    "nelder-mead": "nelder-mead (scipy's Nelder-Mead simplex on the suite loss; no gradient used)",
 }
+
+#: Strongly correlated pairs and undetermined groups shown in the terminal; reports list all.
+SHOWN_PAIRS = 5
+
+
+def _stderr_text(stderr: Any) -> str:
+    """`` ± e`` for a scalar, a summary for an array; empty where there is none."""
+    import numpy as np
+
+    if stderr is None:
+        return ""
+    if np.ndim(stderr) == 0:
+        return f" ± {float(stderr):.3g}" if math.isfinite(float(stderr)) else ""
+    flat = np.ravel(np.asarray(stderr, dtype=float))
+    known = flat[np.isfinite(flat)]
+    if known.size == 0:
+        return ""
+    text = f", stderr median {np.median(known):.3g}, max {known.max():.3g}"
+    if known.size < flat.size:
+        text += f" ({flat.size - known.size} of {flat.size} without)"
+    return text
+
+
+def render_uncertainty(result: FitResult) -> list[str]:
+    """What the fit says about how well it determined the parameters: how the standard errors
+    were computed (or why there are none), strongly correlated pairs, undetermined values."""
+    from ._uncertainty import CORRELATION_SHOWN
+
+    u = result.uncertainty
+    if u is None:
+        return []
+    lines = []
+    if not u.available:
+        lines.append(u.note)
+    else:
+        lines.append(
+            f"± standard errors from s² (JᵀJ)⁻¹, s² = loss/(n - p) = "
+            f"{format_number(u.residual_variance)} (n {u.residuals}, p {u.fitted}; "
+            "weighted scores taken as squared residuals)"
+        )
+        pairs = u.strong_correlations()
+        if pairs:
+            shown = ", ".join(
+                f"{visible(a)} ~ {visible(b)} {c:+.3f}" for a, b, c in pairs[:SHOWN_PAIRS]
+            )
+            more = len(pairs) - SHOWN_PAIRS
+            lines.append(
+                f"strongly correlated (|correlation| > {CORRELATION_SHOWN}): {shown}"
+                + (f" and {more} more pairs (all in the JSON report)" if more > 0 else "")
+            )
+    for group in u.undetermined[:SHOWN_PAIRS]:
+        if group.unused:
+            hint = "add a test whose score depends on it, or leave it out with --fit-params"
+        else:
+            hint = "add a test that separates them, or fix one with --fit-params"
+        lines.append(f"warning: {visible(group.describe())}; {hint}")
+    if len(u.undetermined) > SHOWN_PAIRS:
+        lines.append(
+            f"warning: {len(u.undetermined) - SHOWN_PAIRS} more undetermined groups (all in the "
+            "JSON report)"
+        )
+    return lines
 
 
 def _describe_value(value: Any) -> str:
@@ -195,6 +261,31 @@ def _change(before: float, after: float) -> str:
     return f" ({(after - before) / abs(before):+.1%})"
 
 
+def render_parameters(result: FitResult) -> list[str]:
+    """One line per fitted parameter: before -> after, ± its standard error where there is one."""
+    import numpy as np
+
+    lines = []
+    width = max((len(visible(p.full_name)) for p in result.parameters), default=0)
+    for change in result.parameters:
+        before, after = change.before, change.after
+        text = (
+            f"  {visible(change.full_name):<{width}}  {_describe_value(before)} -> "
+            f"{_describe_value(after)}"
+        )
+        if np.ndim(after) > 0:
+            delta = np.abs(np.asarray(after) - np.asarray(before))
+            text += f", |change| max {format_number(float(delta.max()))}"
+        u = result.uncertainty
+        if u is not None:
+            shown = _stderr_text(u.stderr.get(change.full_name))
+            if not shown and u.available:
+                shown = " (not determined: no standard error)"
+            text += shown
+        lines.append(text)
+    return lines
+
+
 def render_fit(
     result: FitResult,
     written: Sequence[Path] = (),
@@ -202,8 +293,6 @@ def render_fit(
     root: Path | None = None,
 ) -> list[str]:
     """The fit section: what was fitted, loss before -> after, every parameter, cost, outcome."""
-    import numpy as np
-
     cases = f" ({result.cases} cases)" if result.cases != result.terms else ""
     lines = [
         f"method {_METHOD_NAMES.get(result.method, result.method)}",
@@ -219,17 +308,8 @@ def render_fit(
             f"{'s' if result.holdout_terms != 1 else ''} kept out of the fit) "
             f"{format_number(result.holdout_before)} -> {format_number(result.holdout_after)}"
         )
-    width = max((len(visible(p.full_name)) for p in result.parameters), default=0)
-    for change in result.parameters:
-        before, after = change.before, change.after
-        text = (
-            f"  {visible(change.full_name):<{width}}  {_describe_value(before)} -> "
-            f"{_describe_value(after)}"
-        )
-        if np.ndim(after) > 0:
-            delta = np.abs(np.asarray(after) - np.asarray(before))
-            text += f", |change| max {format_number(float(delta.max()))}"
-        lines.append(text)
+    lines += render_parameters(result)
+    lines += render_uncertainty(result)
     starts = ""
     if result.starts > 1:
         starts = (
@@ -282,6 +362,33 @@ def _value(value: Any) -> Any:
     return encode_number(float(value))
 
 
+def _or_null(value: Any) -> Any:
+    """A standard error or correlation for JSON: a float, null where there is none, or nested
+    lists of those for an array."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_or_null(v) for v in value]
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def _uncertainty_document(fit: FitResult) -> dict[str, Any]:
+    """The fit's fields on how well the parameters are determined (all of them: no summary)."""
+    u = fit.uncertainty
+    if u is None:
+        return {"correlation": None, "undetermined": [], "uncertainty_note": None}
+    correlation = None
+    if u.correlation is not None:
+        correlation = {"names": list(u.names), "matrix": _or_null(u.correlation)}
+    return {
+        "correlation": correlation,
+        "undetermined": [
+            {"names": list(g.names), "description": g.describe()} for g in u.undetermined
+        ],
+        "uncertainty_note": u.note or None,
+    }
+
+
 def _fit_document(
     fit: FitResult, written: Sequence[Path], dry_run: bool, root: Path | None
 ) -> dict[str, Any]:
@@ -307,9 +414,17 @@ def _fit_document(
         "tests": fit.terms,
         "cases": fit.cases,
         "parameters": [
-            {"name": p.full_name, "before": _value(p.before), "after": _value(p.after)}
+            {
+                "name": p.full_name,
+                "before": _value(p.before),
+                "after": _value(p.after),
+                "stderr": _or_null(
+                    fit.uncertainty.stderr.get(p.full_name) if fit.uncertainty else None
+                ),
+            }
             for p in fit.parameters
         ],
+        **_uncertainty_document(fit),
         "loss_before": encode_number(fit.loss_before),
         "loss_after": encode_number(fit.loss_after),
         "improved": bool(fit.improved),
@@ -485,10 +600,17 @@ def render_markdown(report: Mapping[str, Any], worst: int = 10, listed: int = 20
         ]
         params = [
             (md_text(p["name"]), _md_param(p["before"]), _md_param(p["after"]))
+            + ((stderr_summary(p.get("stderr")),) if fit.get("correlation") else ())
             for p in fit["parameters"]
         ]
         if params:
-            lines += [*_md_table(("parameter", "before", "after"), params[:listed], (1, 2)), ""]
+            header = ("parameter", "before", "after") + (
+                ("± stderr",) if fit.get("correlation") else ()
+            )
+            lines += [*_md_table(header, params[:listed], (1, 2, 3)), ""]
+        lines += [f"- {md_text(line)}" for line in uncertainty_sentences(fit)]
+        if uncertainty_sentences(fit):
+            lines.append("")
 
     baseline = report.get("baseline")
     if baseline:
@@ -511,6 +633,46 @@ def render_markdown(report: Mapping[str, Any], worst: int = 10, listed: int = 20
         header = ("test", "score", "weight", "weighted", "threshold", "outcome")
         lines += [*_md_table(header, rows, (1, 2, 3, 4)), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def stderr_summary(stderr: Any) -> str:
+    """A standard error from the JSON report: the number, the median and largest of an array's,
+    or "-" where there is none."""
+    if isinstance(stderr, list):
+        known = sorted(v for v in _flatten(stderr) if v is not None)
+        if not known:
+            return "-"
+        middle = len(known) // 2
+        median = known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
+        return f"median {median:.3g}, max {known[-1]:.3g}"
+    return "-" if stderr is None else f"{stderr:.3g}"
+
+
+def uncertainty_sentences(fit: Mapping[str, Any], listed: int = 10) -> list[str]:
+    """From the JSON report's fit: why there are no standard errors, the strongly correlated
+    pairs, the undetermined parameters (plain text; each renderer escapes it)."""
+    from ._uncertainty import CORRELATION_SHOWN
+
+    out = []
+    if fit.get("uncertainty_note"):
+        out.append(str(fit["uncertainty_note"]))
+    correlation = fit.get("correlation") or {}
+    names, matrix = correlation.get("names", []), correlation.get("matrix", [])
+    pairs = sorted(
+        (
+            (-abs(matrix[i][j]), names[i], names[j], matrix[i][j])
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if matrix[i][j] is not None and abs(matrix[i][j]) > CORRELATION_SHOWN
+        ),
+    )
+    if pairs:
+        shown = ", ".join(f"{a} ~ {b} {c:+.3f}" for _, a, b, c in pairs[:listed])
+        more = f" and {len(pairs) - listed} more" if len(pairs) > listed else ""
+        out.append(f"strongly correlated (|correlation| > {CORRELATION_SHOWN}): {shown}{more}")
+    for group in fit.get("undetermined") or []:
+        out.append(f"not determined: {group['description']}")
+    return out
 
 
 def _md_param(value: Any) -> str:
