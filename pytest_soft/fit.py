@@ -715,8 +715,8 @@ def _no_uncertainty(problem: _Problem, method: str) -> Uncertainty:
     layout = [(slot.spec.full_name, slot.spec.shape) for slot in problem.slots]
     return unavailable(
         layout,
-        f"no standard errors: they need the least-squares method (scores as squared "
-        f"residuals), and this fit used {method}",
+        f"no standard errors: they need the least-squares method (--fit-method lsq, scores "
+        f"taken as squared residuals), and this fit used {method}",
     )
 
 
