@@ -158,14 +158,13 @@ def main() -> None:
 
     # (c) a hand-written autograd loop over the same 200 test functions: value_and_grad of
     # each case, with the traced omega put where theta.omega reads it (as the engine does).
+    from pytest_soft._binding import substituted
+
     theta = sine.theta
 
     def with_omega(w, x, y):
-        theta.__dict__["_overrides"] = {"omega": w}
-        try:
+        with substituted({theta: {"omega": w}}):
             return body(x=x, y=y)
-        finally:
-            theta.__dict__["_overrides"] = None
 
     case_grad = value_and_grad(with_omega)
 

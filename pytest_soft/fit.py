@@ -15,7 +15,7 @@ import re
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ import numpy as np
 from autograd import make_jvp, make_vjp
 from autograd.tracer import getval
 
+from ._binding import substituted
 from ._uncertainty import Uncertainty, estimate, merge, unavailable
 from .errors import FitError, ScoreError, SoftWarning
 from .parameters import Parameters, ParamSpec, record_reads
@@ -58,6 +59,11 @@ MIN_IMPROVEMENT_ABS = 1e-24
 MAX_JACOBIAN_PASSES = 64
 
 DEFAULT_TOL = 1e-12
+#: The least-squares method's loss-change and gradient tolerances never go below this: a few
+#: machine epsilons, where the relative change of a loss is rounding (at the epsilon itself,
+#: NIST Chwirut2 ran 50% more evaluations waiting for a change rounding hides;
+#: benchmarks/lsq_defaults.py).
+LSQ_TOL_FLOOR = 1e-15
 DEFAULT_MAX_ITER = 1000
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.01}
 
@@ -89,6 +95,10 @@ class Term:
     case_names: Sequence[str] | None = None
     #: For a batch: a term over some of its cases (by index), for minibatches.
     select: Callable[[np.ndarray], Term] | None = None
+    #: For a batch: one term per case that computes that case's score the exact way (its own
+    #: call). A batch is a fast path: the fit uses it only where it agrees with these, and
+    #: verifies the fitted point with these before anything is written.
+    exact: Sequence[Term] | None = None
 
     def per_case(self, values: np.ndarray) -> dict[str, float]:
         """The scores by soft test name: one entry, or one per case of a batch."""
@@ -156,6 +166,13 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     #: How many independent groups of parameters (sharing no soft test) were fitted separately.
     blocks: int = 1
+    #: The loss and scores above were measured the exact way (every soft test called on its own
+    #: at the start and at the fitted point), not by the fast paths the optimiser used.
+    verified: bool = False
+    #: One line per batch the fit used (checked against its cases' own calls).
+    batches: list[str] = field(default_factory=list)
+    #: What the checks found: batches split into their cases, refits, scores that changed.
+    notes: list[str] = field(default_factory=list)
     #: Standard errors and correlations of the fitted values (least squares only; otherwise a
     #: note saying why there are none).
     uncertainty: Uncertainty | None = None
@@ -281,32 +298,20 @@ class _Problem:
         shape = self.slots[0].spec.shape
         return x[0] if shape == () else x.reshape(shape)
 
-    @contextlib.contextmanager
-    def bound(self, x: Any, direct: bool = False) -> Iterator[None]:
+    def bound(self, x: Any, direct: bool = False) -> contextlib.AbstractContextManager[None]:
         """Substitute x (plain or traced) for the fitted parameters inside the block; with
         ``direct``, x is the one parameter's value (see reverse_input)."""
-        layout = self._layout
-        saved = []
-        try:
-            if direct:
-                ((group, ((name, *_),)),) = layout
-                layout = []
-                state = group.__dict__
-                saved.append((state, state["_overrides"]))
-                state["_overrides"] = {name: x}
-            for group, entries in layout:
-                values = {}
-                for name, start, stop, shape in entries:
-                    # One index for a scalar: each traced slice or index costs a node and a
-                    # backward step per pass (benchmarks/overhead.py).
-                    values[name] = x[start] if shape == () else _reshape(x[start:stop], shape)
-                state = group.__dict__
-                saved.append((state, state["_overrides"]))
-                state["_overrides"] = values
-            yield
-        finally:
-            for state, previous in saved:
-                state["_overrides"] = previous
+        if direct:
+            ((group, ((name, *_),)),) = self._layout
+            return substituted({group: {name: x}})
+        values: dict[Parameters, dict[str, Any]] = {}
+        for group, entries in self._layout:
+            mine = values[group] = {}
+            for name, start, stop, shape in entries:
+                # One index for a scalar: each traced slice or index costs a node and a
+                # backward step per pass (benchmarks/overhead.py).
+                mine[name] = x[start] if shape == () else _reshape(x[start:stop], shape)
+        return substituted(values)
 
     # evaluation
 
@@ -503,6 +508,198 @@ def _tracing_message(term: Term, exc: BaseException) -> str:
         "--fit-method powell or --fit-method nelder-mead evaluate the code as it is."
     )
     return "\n".join(lines)
+
+
+# -- fast paths proved against exact evaluation -----------------------------------------------
+
+#: A batch's per-case scores must agree with the cases' own calls to this relative tolerance,
+#: case by case. The floor (a share of the test's largest score) only absorbs rounding in
+#: scores that come out of a cancellation, such as (prediction - target) ** 2 near a fit.
+CASE_RTOL = 1e-9
+CASE_FLOOR = 1e-15
+#: The batch's gradient and the cases' summed gradients must agree to this relative tolerance.
+GRADIENT_RTOL = 1e-6
+#: Points besides the start where a batch is checked, and at most how many are drawn to find
+#: them (a drawn point where the cases' own calls raise cannot be used).
+CHECK_POINTS = 2
+CHECK_DRAWS = 6
+#: The gradient is checked on at most this many cases of a batch (a random subset).
+GRADIENT_CASES = 32
+
+
+def cases_disagree(got: np.ndarray, expected: np.ndarray) -> int | None:
+    """The index of the first case whose two scores disagree (relative, per case), or None.
+
+    Both non-finite in the same way counts as agreement: the fit treats such points alike."""
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if got.shape != expected.shape:
+        return 0
+    finite = np.isfinite(expected)
+    largest = float(np.max(np.abs(expected[finite]))) if finite.any() else 0.0
+    limit = CASE_RTOL * np.maximum(np.abs(got), np.abs(expected)) + CASE_FLOOR * largest
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(got - expected) <= limit)
+    same = (np.isnan(got) & np.isnan(expected)) | (np.isinf(got) & (got == expected))
+    bad &= ~same
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def _exact_terms(terms: Sequence[Term]) -> list[Term]:
+    """The terms with every batch replaced by its cases' own terms."""
+    return [e for t in terms for e in (t.exact if t.exact is not None else [t])]
+
+
+def _check_points(problem: _Problem, x0: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Points to check a batch at, besides the start: alternately one near the start and one
+    anywhere within the bounds (around the start where a parameter is unbounded)."""
+    points = []
+    scale = np.maximum(np.abs(x0), 1.0)
+    for k in range(CHECK_DRAWS):
+        if k % 2 == 0:
+            x = x0 + 0.1 * scale * rng.normal(size=x0.shape)
+        else:
+            x = _draw_start(problem, x0, rng, np.ones(x0.shape, dtype=bool))
+        points.append(np.clip(x, problem.lower, problem.upper))
+    return points
+
+
+def _batch_disagreement(
+    term: Term, problem: _Problem, points: Sequence[np.ndarray], rng: np.random.Generator
+) -> str:
+    """Why a batch cannot stand in for its cases' own calls, checked on the scores at the
+    start and at CHECK_POINTS more points and on the gradient; empty when it can."""
+    assert term.exact is not None
+    exact = list(term.exact)
+    checked = 0
+    for k, x in enumerate(points):
+        with np.errstate(all="ignore"), problem.bound(x):
+            try:
+                expected = np.array([float(np.sum(_plain(e))) for e in exact])
+            except FitError:
+                raise
+            except Exception:
+                if k == 0:
+                    raise
+                continue  # the cases themselves cannot be evaluated here: another point
+            try:
+                got = _plain(term)
+            except FitError:
+                raise
+            except Exception as exc:
+                return f"the batched call raised {type(exc).__name__}: {_first_line(exc)}"
+        where = "at the start" if k == 0 else "away from the start"
+        if np.shape(got) != expected.shape:
+            return (
+                f"the batched call returned shape {np.shape(got)} {where}, not one score per "
+                f"case {expected.shape}"
+            )
+        bad = cases_disagree(got, expected)
+        if bad is not None:
+            return (
+                f"{where}, the batched call scored case {exact[bad].name} {float(got[bad])!r} "
+                f"where the case's own call scores {float(expected[bad])!r}: the body is not "
+                "elementwise (a sum, mean, max, dot or index over a case's own arrays mixes "
+                "the cases)"
+            )
+        if k > 0:
+            why = _gradient_disagreement(term, problem, x, rng)
+            if why:
+                return why
+            checked += 1
+            if checked == CHECK_POINTS:
+                return ""
+    return (
+        f"its cases' own calls could be evaluated at only {checked} of {len(points) - 1} "
+        "points drawn away from the start, too few to check the batch"
+    )
+
+
+def _plain(term: Term) -> np.ndarray:
+    return np.atleast_1d(np.asarray(getval(term.score()), dtype=float))
+
+
+def _gradient_disagreement(
+    term: Term, problem: _Problem, x: np.ndarray, rng: np.random.Generator
+) -> str:
+    """Compare the gradient of a random positive combination of the per-case scores, from the
+    batched call and from the cases' own calls (on a random subset of the cases)."""
+    assert term.exact is not None
+    n = len(term.exact)
+    if n > GRADIENT_CASES and term.select is not None:
+        chosen = np.sort(rng.choice(n, GRADIENT_CASES, replace=False))
+        batch = term.select(chosen)
+    else:
+        chosen, batch = np.arange(n), term
+    exact = [term.exact[i] for i in chosen]
+    u = rng.uniform(1.0, 2.0, size=len(chosen))
+
+    def batched(xx: Any) -> Any:
+        with problem.bound(xx):
+            return anp.sum(u * _traced_vector(batch, batch.score()))
+
+    def one_by_one(xx: Any) -> Any:
+        with problem.bound(xx):
+            return sum(ui * anp.sum(e.score()) for ui, e in zip(u, exact))
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a score that does not depend on x
+        try:
+            g_exact = np.asarray(make_vjp(one_by_one)(x)[0](1.0), dtype=float)
+        except Exception:
+            return ""  # the fit itself reports code autograd cannot differentiate
+        try:
+            g_batch = np.asarray(make_vjp(batched)(x)[0](1.0), dtype=float)
+        except Exception as exc:
+            return f"autograd cannot differentiate the batched call: {type(exc).__name__}"
+    if not (np.all(np.isfinite(g_exact)) and np.all(np.isfinite(g_batch))):
+        return ""
+    gap = float(np.linalg.norm(g_batch - g_exact))
+    size = float(np.linalg.norm(g_batch) + np.linalg.norm(g_exact))
+    if gap > GRADIENT_RTOL * size:
+        return (
+            "away from the start, the batched call's gradient differs from the cases' own "
+            f"(relative difference {gap / max(size, 1e-300):.2g}): the body mixes the cases"
+        )
+    return ""
+
+
+def _verify_batches(
+    terms: list[Term], slots: list[_Slot], seed: int
+) -> tuple[list[Term], list[str], list[str]]:
+    """Keep a batch only where it agrees with its cases' own calls at the start and at points
+    drawn away from it, scores and gradient; split the others into their cases.
+
+    Returns the terms, the batches kept (as lines for the fit section), and one line per batch
+    split saying why."""
+    if not any(t.exact is not None for t in terms):
+        return terms, [], []
+    problem = _Problem([], slots)
+    x0 = problem.current()
+    rng = np.random.default_rng([seed, 0x5EED])
+    points = [x0, *_check_points(problem, x0, rng)]
+    out: list[Term] = []
+    kept: list[str] = []
+    split: list[str] = []
+    for term in terms:
+        if term.exact is None:
+            out.append(term)
+            continue
+        why = _batch_disagreement(term, problem, points, rng)
+        if why:
+            split.append(f"{term.name}: {len(term.exact)} cases evaluated one by one ({why})")
+            out.extend(term.exact)
+        else:
+            kept.append(
+                f"batched {term.name}: {len(term.exact)} cases in one call (checked against "
+                f"their own calls at {1 + CHECK_POINTS} points)"
+            )
+            out.append(term)
+    return out, kept, split
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
 
 
 # -- choosing what to fit ---------------------------------------------------------------------
@@ -749,12 +946,23 @@ def _run_lsq(
             return np.full_like(r, 1e150)
         return r
 
+    last_J: list[np.ndarray] = []
+
     def jac(z: np.ndarray) -> np.ndarray:
         values, jacs = problem.jacobians(full(z))
         J = _residual_jacobian(problem, values, jacs)
         if not np.all(np.isfinite(J)):
             J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
+        # A score f(x)**2 that a step has made exactly 0 (a linear f, say) would get a row of
+        # 0s, and the next step, blind to it, would undo it. Its row from the last Jacobian is
+        # +-f's gradient there, and the Gauss-Newton model does not depend on a row's sign:
+        # keep that row. (Without, Powell's singular function took 5.4x scipy's evaluations;
+        # benchmarks/problem_set.py.)
         r = _residuals(problem, values)
+        if last_J:
+            zero = r == 0
+            J[zero] = last_J[0][zero]
+        last_J[:] = [J]
         run.iteration(float(np.dot(r, r)), float(np.linalg.norm(2.0 * J.T @ r)))
         return J[:, live]
 
@@ -772,11 +980,15 @@ def _run_lsq(
             # which stays large on noisy data) and the gradient test (absolute, so loose when
             # the loss is tiny) would stop sooner: with both at 1e-12, NIST ENSO ends with 5
             # correct digits and Lanczos3 with 6.4. Near a minimum the loss changes as the
-            # square of the step, so they get tol squared (not below the machine epsilon).
-            ftol=max(tol * tol, float(np.finfo(float).eps)),
+            # square of the step, so they get tol squared, but not below LSQ_TOL_FLOOR.
+            ftol=max(tol * tol, LSQ_TOL_FLOOR),
             xtol=tol,
-            gtol=max(tol * tol, float(np.finfo(float).eps)),
-            x_scale="jac",
+            gtol=max(tol * tol, LSQ_TOL_FLOOR),
+            # Unit scaling, scipy's own default for trf: scaling by the Jacobian's column norms
+            # took 15x scipy's evaluations on Brown-Dennis (MGH 16), and where it saved some
+            # (Meyer, Biggs EXP6) unit scaling stays within scipy's count
+            # (benchmarks/lsq_defaults.py).
+            x_scale=1.0,
             max_nfev=max(run.max_iter * 10, 100),
         )
     reasons = {
@@ -1190,10 +1402,6 @@ def fit(
             "Parameters(...) and read them at call time (theta.name)."
         )
     slots = _choose_slots(set().union(*reads), params)
-    blocks, constant = _independent_blocks(reads, slots)
-    if len(blocks) == 1:
-        # One block: every term goes in, so thresholds and reports see the whole suite.
-        blocks, constant = [(list(range(len(terms))), blocks[0][1])], []
     if batch_size is not None and batch_size < 1:
         raise FitError(f"the minibatch size must be at least 1, got {batch_size}.")
     if batch_size is not None and method not in ("adam", "sgd"):
@@ -1206,6 +1414,132 @@ def fit(
         method, tol, max_iter, restarts, seed, lr, check_gradient, progress, batch_size
     )
     deadline = t0 + timeout if timeout else math.inf
+
+    checked, kept, split = _verify_batches(terms, slots, seed)
+    if split:
+        terms = checked
+        values0, reads = _initial_reads(terms)
+    split_blocks = True
+    result = _fit_terms(terms, values0, reads, slots, settings, t0, deadline, split_blocks)
+    notes = list(split)
+
+    # Verify before writing: the fast paths (batches, independent groups) computed the loss
+    # the optimiser saw; the result stands only if the suite's own loss, each soft test called
+    # the exact way, agrees at the fitted point. Where a batch is at fault it is split and the
+    # fit runs again; where the groups were not independent after all, they are fitted as one.
+    for _attempt in range(3):
+        exact = _exact_terms(terms)
+        problem = _Problem(exact, slots)
+        x0 = problem.current()
+        x1 = _point(problem, result._assignments)
+        values_before, values_after = problem.scores(x0), problem.scores(x1)
+        loss_before = _weighted_loss(problem.weights, values_before)
+        loss_after = _weighted_loss(problem.weights, values_after)
+        if _losses_agree(result.loss_after, loss_after):
+            break
+        culprits = _disagreeing_batches(terms, slots, x1)
+        if culprits:
+            for term, why in culprits:
+                notes.append(
+                    f"{term.name}: the batched call did not match the cases' own calls at the "
+                    f"fitted point ({why}); refitted with its {len(term.exact or ())} cases "
+                    "one by one"
+                )
+            at_fault = {id(t) for t, _ in culprits}
+            terms = [e for t in terms for e in (_exact_terms([t]) if id(t) in at_fault else [t])]
+            gone = tuple(f"batched {t.name}:" for t, _ in culprits)
+            kept = [line for line in kept if not line.startswith(gone)]
+        elif result.blocks > 1:
+            split_blocks = False
+            notes.append(
+                "the parameter groups fitted separately turned out to interact (the suite's loss "
+                f"at their combined result is {loss_after!r}, not {result.loss_after!r}); "
+                "refitted as one"
+            )
+        else:
+            notes.append(
+                f"the suite's loss at the fitted point is {loss_after!r} each time it is "
+                f"measured again, not the {result.loss_after!r} the optimiser saw: some soft "
+                "test's score changes from one call to the next (state or randomness)"
+            )
+            break
+        values0, reads = _initial_reads(terms)
+        result = _fit_terms(terms, values0, reads, slots, settings, t0, deadline, split_blocks)
+    result.loss_before, result.loss_after = loss_before, loss_after
+    result.scores_before = _by_name(exact, values_before)
+    result.scores_after = _by_name(exact, values_after)
+    result.verified = True
+    result.batches = kept
+    result.notes = notes
+    if holdout:
+        held = _Problem(_exact_terms(holdout), slots)
+        held_before, held_after = (
+            held.scores(held.current()),
+            held.scores(_point(held, result._assignments)),
+        )
+        result.holdout_before = _weighted_loss(held.weights, held_before)
+        result.holdout_after = _weighted_loss(held.weights, held_after)
+        result.holdout_terms = len(held.terms)
+        result.scores_before.update(_by_name(held.terms, held_before))
+        result.scores_after.update(_by_name(held.terms, held_after))
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _point(problem: _Problem, assignments: dict[Parameters, dict[str, Any]]) -> np.ndarray:
+    """The flat vector of the problem's slots with the assigned values put in."""
+    x = problem.current()
+    for slot in problem.slots:
+        value = assignments.get(slot.group, {}).get(slot.spec.name)
+        if value is not None:
+            x[slot.start : slot.stop] = np.ravel(value)
+    return x
+
+
+def _losses_agree(a: float, b: float) -> bool:
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return abs(a - b) <= CASE_RTOL * max(abs(a), abs(b)) + MIN_IMPROVEMENT_ABS
+
+
+def _disagreeing_batches(
+    terms: Sequence[Term], slots: list[_Slot], x: np.ndarray
+) -> list[tuple[Term, str]]:
+    """The batches whose per-case scores at x differ from their cases' own calls."""
+    out = []
+    for term in terms:
+        if term.exact is None:
+            continue
+        problem = _Problem([term, *term.exact], slots)
+        with np.errstate(all="ignore"):
+            got, *own = problem.scores(x)
+        bad = cases_disagree(got, np.array([float(np.sum(v)) for v in own]))
+        if bad is not None:
+            out.append(
+                (
+                    term,
+                    f"case {term.exact[bad].name}: {float(got[bad])!r} batched, "
+                    f"{float(np.sum(own[bad]))!r} on its own",
+                )
+            )
+    return out
+
+
+def _fit_terms(
+    terms: list[Term],
+    values0: list[np.ndarray],
+    reads: list[set[tuple[Parameters, str]]],
+    slots: list[_Slot],
+    settings: _Settings,
+    t0: float,
+    deadline: float,
+    split_blocks: bool,
+) -> FitResult:
+    """Optimise, block by block where the parameters split into independent groups."""
+    blocks, constant = _independent_blocks(reads, slots)
+    if len(blocks) == 1 or not split_blocks:
+        # One block: every term goes in, so thresholds and reports see the whole suite.
+        blocks, constant = [(list(range(len(terms))), slots)], []
     outcomes = []
     for term_indices, block_slots in blocks:
         block_terms = [terms[i] for i in term_indices]
@@ -1244,21 +1578,6 @@ def fit(
     fit_warnings = [w for o in outcomes for w in o.warnings]
 
     scores_before, scores_after = _by_name(terms, values0), _by_name(terms, after_values)
-    holdout_before = holdout_after = None
-    if holdout:
-        whole = _Problem(holdout, slots)
-        x0 = whole.current()
-        x_after = x0.copy()
-        for slot in slots:
-            value = assignments.get(slot.group, {}).get(slot.spec.name)
-            if value is not None:
-                x_after[slot.start : slot.stop] = np.ravel(value)
-        held_before, held_after = whole.scores(x0), whole.scores(x_after)
-        holdout_before = _weighted_loss((t.weight for t in holdout), held_before)
-        holdout_after = _weighted_loss((t.weight for t in holdout), held_after)
-        scores_before.update(_by_name(holdout, held_before))
-        scores_after.update(_by_name(holdout, held_after))
-
     if len(blocks) == 1:
         stop_reason = outcomes[0].stop_reason
     else:
@@ -1287,13 +1606,10 @@ def fit(
         stop_reason=stop_reason,
         converged=done == len(blocks) and all(o.converged for o in outcomes),
         history=history,
-        starts=1 + restarts,
+        starts=1 + settings.restarts,
         starts_run=max(o.starts_run for o in outcomes),
         starts_at_best=min(o.starts_at_best for o in outcomes),
         best_start=outcomes[0].best_start if len(outcomes) == 1 else 0,
-        holdout_terms=sum(len(t.case_names) if t.case_names is not None else 1 for t in holdout),
-        holdout_before=holdout_before,
-        holdout_after=holdout_after,
         scores_before=scores_before,
         scores_after=scores_after,
         warnings=fit_warnings,
@@ -1363,9 +1679,13 @@ def _fit_block(
         # Least squares needs the Jacobian: one pass per case or per parameter, whichever is
         # fewer, for each term. Where that is costly (a large batch and many parameters),
         # L-BFGS-B needs one reverse pass per term.
+        # With fewer residuals than fitted values, least squares' Gauss-Newton model of the
+        # loss is rank-deficient and crawls (one score summing two squared terms of two
+        # parameters: 1000 iterations not converged, where L-BFGS-B converges in 22).
         non_negative = all(np.all(v >= 0) for v in values0)
         cheap = all(min(n, problem.size) <= MAX_JACOBIAN_PASSES for n in problem.cases)
-        method_used = "lsq" if non_negative and cheap else "lbfgs"
+        enough = sum(problem.cases) >= problem.size
+        method_used = "lsq" if non_negative and cheap and enough else "lbfgs"
     else:
         method_used = method
     if method_used == "lsq":
@@ -1418,7 +1738,6 @@ def _fit_block(
     iterations = 0
     stop_reason, converged = "", False
     starts_run = 0
-    good_enough = _good_enough(problem, loss0)
     x_start = np.clip(x0, problem.lower, problem.upper)
     for start in range(total_starts):
         if start > 0:
@@ -1474,10 +1793,11 @@ def _fit_block(
         if reason == "time budget":
             stop_reason, converged = "time budget", False
             break
-        if best_loss <= good_enough(best_x):
+        enough = _nothing_left_to_gain(problem, best_x, best_loss)
+        if enough:
             if start < total_starts - 1:
                 left = total_starts - 1 - start
-                stop_reason += f"; the loss cannot get better, so {left} more start(s) skipped"
+                stop_reason += f"; {enough}, so {left} more start(s) skipped"
             break
 
     # The value put in is the best point seen; recompute its loss and scores plainly.
@@ -1528,15 +1848,13 @@ def _by_name(terms: Sequence[Term], values: Sequence[np.ndarray]) -> dict[str, f
     return out
 
 
-def _good_enough(problem: _Problem, loss0: float) -> Callable[[np.ndarray], float]:
-    """The loss below which no start can do meaningfully better: rounding noise around 0, or
-    (when every test has a threshold) the point where every threshold holds."""
-
-    def limit(x: np.ndarray) -> float:
-        if all(t.threshold is not None for t in problem.terms):
-            scores = problem.scores(x)
-            if all(t.within_threshold(s) for t, s in zip(problem.terms, scores)):
-                return math.inf
-        return MIN_IMPROVEMENT_ABS
-
-    return limit
+def _nothing_left_to_gain(problem: _Problem, x: np.ndarray, loss: float) -> str:
+    """Why no further start can do meaningfully better than the loss at x, or "": the loss is
+    0 to rounding, or every soft test has a threshold and is within it."""
+    if loss <= MIN_IMPROVEMENT_ABS:
+        return "the loss is 0 to rounding"
+    if all(t.threshold is not None for t in problem.terms):
+        scores = problem.scores(x)
+        if all(t.within_threshold(s) for t, s in zip(problem.terms, scores)):
+            return "every soft test is within its threshold"
+    return ""

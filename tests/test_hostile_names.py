@@ -160,7 +160,7 @@ def test_hostile_parameter_names_in_every_report(pytester: pytest.Pytester) -> N
 
     # HTML: only the page's own tags; the names appear as text, control characters as escapes.
     page = _Page((path / "r.html").read_text(encoding="utf-8"))
-    assert "script" not in page.tags and "b" not in page.tags
+    assert page.tags.count("script") == 1 and "b" not in page.tags  # the table sorter alone
     text = "".join(page.text)
     assert ESC not in text
     for full_name in FULL_NAMES:

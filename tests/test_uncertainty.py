@@ -12,13 +12,16 @@ import sys
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
+from autograd.tracer import getval
 from test_examples import NIST_PROBLEMS, copy_example, fit_section, forget_modules_from
 
 from pytest_soft._uncertainty import element_names, estimate, merge
 from pytest_soft.fit import Term, fit
+from pytest_soft.report import render_fit
 
 # -- the math on constructed problems -------------------------------------------------------------
 
@@ -127,6 +130,78 @@ def test_merged_blocks_keep_their_errors_and_are_uncorrelated() -> None:
     assert both.names == ("p.a", "p.b", "q.c")
     assert both.stderr == {**one.stderr, **two.stderr}
     assert both.correlation[0, 2] == 0.0 and both.correlation[0, 1] == one.correlation[0, 1]
+
+
+TWO_GROUPS = """
+    from pytest_soft import Parameters
+
+    theta = Parameters(a=0.0, b=0.0)
+"""
+NOISE = (0.1, -0.05, 0.02)
+
+
+def two_group_terms(module: ModuleType, coupled: bool) -> list[Term]:
+    """Three scores of a and three of b; when ``coupled``, b's scores also read a, but only once
+    b has moved past 1, so at the start the two groups look independent."""
+    theta = module.theta
+
+    def first(y: float) -> Any:
+        return (theta.a - y) ** 2
+
+    def second(y: float) -> Any:
+        b = theta.b
+        extra = (theta.a - 0.2 - y) ** 2 if coupled and getval(b) > 1.0 else 0.0
+        return (b - 3.0 - y) ** 2 + extra
+
+    return [Term(f"first{i}", lambda y=y: first(y)) for i, y in enumerate(NOISE)] + [
+        Term(f"second{i}", lambda y=y: second(y)) for i, y in enumerate(NOISE)
+    ]
+
+
+def test_independent_groups_get_their_own_errors_and_no_correlation(import_module) -> None:
+    module = import_module("twogroups", TWO_GROUPS)
+    result = fit(two_group_terms(module, coupled=False), method="lsq")
+    assert result.blocks == 2 and result.verified and not result.notes
+    u = result.uncertainty
+    assert u.names == ("twogroups.a", "twogroups.b") and u.residuals == 6 and u.fitted == 2
+    # Each group: 3 residuals about their mean, s² = sum of squares / 2, stderr = sqrt(s² / 3).
+    spread = math.sqrt(np.var(NOISE, ddof=1) / 3)
+    assert u.stderr["twogroups.a"] == pytest.approx(spread, rel=1e-6)
+    assert u.stderr["twogroups.b"] == pytest.approx(spread, rel=1e-6)
+    assert u.correlation[0, 1] == 0.0
+    assert any("each of the 2 independent parameter groups" in line for line in render_fit(result))
+
+
+def test_groups_refitted_as_one_report_the_errors_of_the_one_fit(import_module) -> None:
+    module = import_module("coupled", TWO_GROUPS)
+    result = fit(two_group_terms(module, coupled=True), method="lsq")
+    # The verification found that the groups interact and refitted them as one: the standard
+    # errors are those of that fit, over all six residuals, with a and b now correlated.
+    assert any("turned out to interact" in note for note in result.notes), result.notes
+    assert result.blocks == 1 and result.verified
+    u = result.uncertainty
+    assert u.available and u.residuals == 6 and u.fitted == 2
+    assert u.names == ("coupled.a", "coupled.b")
+    # Fitted separately, a and b would be uncorrelated (exactly 0); fitted as one they are not,
+    # and the errors are those of the residuals sqrt(score) at the reported point.
+    assert u.correlation[0, 1] != 0.0
+    after = {c.full_name: float(c.after) for c in result.parameters}
+    point = np.array([after["coupled.a"], after["coupled.b"]])
+
+    def residuals(ab: np.ndarray) -> np.ndarray:
+        a, b = ab
+        return np.array(
+            [abs(a - y) for y in NOISE]
+            + [math.sqrt((b - 3.0 - y) ** 2 + (a - 0.2 - y) ** 2) for y in NOISE]
+        )
+
+    h = 1e-6
+    jacobian = np.column_stack(
+        [(residuals(point + h * e) - residuals(point - h * e)) / (2 * h) for e in np.eye(2)]
+    )
+    expected = estimate(residuals(point), jacobian, [("coupled.a", ()), ("coupled.b", ())])
+    for name in u.names:
+        assert u.stderr[name] == pytest.approx(expected.stderr[name], rel=1e-5)
 
 
 # -- the engine: NIST certified standard deviations ------------------------------------------------
