@@ -96,12 +96,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--fit-method",
-        choices=["auto", "lsq", "lbfgs", "adam", "sgd"],
+        choices=["auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead"],
         default="auto",
         dest="soft_fit_method",
         help="optimiser: auto (default; least squares when every score is 0 or more, there are "
         "at least as many scores as fitted values and the Jacobian is cheap, else L-BFGS-B), "
-        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd.",
+        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd, or without "
+        "any gradient (for code autograd cannot trace) powell or nelder-mead.",
     )
     group.addoption(
         "--fit-tol",
@@ -624,6 +625,12 @@ class SoftSession:
             before = self.state.fit.scores_before if self.state.fit is not None else None
             for line in render_table(results, before=before):
                 write(line)
+            if self.state.fit is not None:
+                from .report import render_parameters, render_uncertainty
+
+                write("fitted parameters (± standard error where the fit gives one):")
+                for line in render_parameters(self.state.fit) + render_uncertainty(self.state.fit):
+                    write(line)
         terminalreporter.write_sep("=", "soft scores")
         for line in render_summary(results, worst=_ini_int(self.config, "soft_summary_worst")):
             write(line)
@@ -788,7 +795,10 @@ class _ProgressLine:
         now = time.monotonic()
         text = (
             f"fit: start {p.start + 1}/{p.starts}  iteration {p.iteration}  loss {p.loss:.6g}  "
-            f"best {p.best_loss:.6g}  |gradient| {p.grad_norm:.3g}  {p.seconds:.1f}s"
+            f"best {p.best_loss:.6g}  "
+            # A derivative-free method has no gradient to show (NaN).
+            + (f"|gradient| {p.grad_norm:.3g}  " if p.grad_norm == p.grad_norm else "")
+            + f"{p.seconds:.1f}s"
         )
         if self.live:
             if now - self.last >= 0.1:

@@ -330,6 +330,8 @@ def test_fixtures_and_parametrize_work_and_fixtures_are_set_up_once_for_the_fit(
         (["--fit-method", "lbfgs"], "lbfgs"),
         (["--fit-method", "adam", "--fit-lr", "0.2", "--fit-max-iter", "400"], "adam"),
         (["--fit-method", "sgd", "--fit-lr", "0.05", "--fit-max-iter", "400"], "sgd"),
+        (["--fit-method", "powell"], "powell"),
+        (["--fit-method", "nelder-mead"], "nelder-mead"),
     ],
 )
 def test_fit_method_is_used_and_shown(pytester, args, method):
@@ -339,7 +341,7 @@ def test_fit_method_is_used_and_shown(pytester, args, method):
     # A fit stopped by its iteration limit opens with the NOT CONVERGED line, then the method.
     shown = fit[1:] if fit[0].startswith("NOT CONVERGED: ") else fit
     assert shown[0].startswith(f"method {method}")
-    a = float(line_matching(fit, r"^  impl\.a ").split()[-1])
+    a = float(re.search(r"-> (\S+)", line_matching(fit, r"^  impl\.a ")).group(1))
     assert a == pytest.approx(1.25, abs=1e-2)
 
 
@@ -423,7 +425,7 @@ def test_restarts_are_reproducible_with_a_seed_and_report_how_many_reached_the_b
     again = pytester.runpytest(*args, "--fit-seed", "3")
 
     fit = fit_section(first)
-    omega = float(line_matching(fit, r"^  wave\.omega  4 -> ").split()[-1])
+    omega = float(re.search(r"-> (\S+)", line_matching(fit, r"^  wave\.omega  4 -> ")).group(1))
     assert omega == pytest.approx(1.5, abs=0.01)
     starts = line_matching(fit, r" over 6 of 6 starts \((\d) reached the best, start (\d) first\)")
     reached = int(re.search(r"\((\d) reached", starts).group(1))
@@ -493,7 +495,7 @@ def test_holdout_reports_training_and_held_out_loss_before_and_after(pytester):
         line_matching(fit, r"^held-out loss"),
     )
     assert held is not None
-    a = float(line_matching(fit, r"^  impl\.a ").split()[-1])
+    a = float(re.search(r"-> (\S+)", line_matching(fit, r"^  impl\.a ")).group(1))
     # a is the mean of the two training targets; the four targets split into two pairs
     targets = {0.0, 1.0, 2.0, 3.0}
     train_before = float(train.group(1))

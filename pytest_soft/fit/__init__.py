@@ -30,6 +30,7 @@ from ._model import (
 )
 from ._planner import fit
 from ._stops import Stop, StopKind
+from ._uncertainty import Uncertainty
 from ._verify import CASE_RTOL, cases_disagree
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "StopKind",
     "Term",
     "TracingError",
+    "Uncertainty",
     "cases_disagree",
     "fit",
     "improved_enough",

@@ -10,8 +10,11 @@ import traceback
 
 import numpy as np
 
+from ..errors import FitError
 from ._model import Term
+from ._optimisers import residual_jacobian, residuals
 from ._problem import Problem
+from ._uncertainty import Uncertainty, estimate, unavailable
 
 _HINTS = [
     (
@@ -66,7 +69,8 @@ def tracing_message(term: Term, exc: BaseException) -> str:
     lines.append(
         "  Write the implementation with autograd.numpy (import autograd.numpy as np): no "
         "float()/int() of parameter values, no math.* functions, no in-place assignment into "
-        "arrays, np.dot(a, b) rather than a.dot(b)."
+        "arrays, np.dot(a, b) rather than a.dot(b). Or fit without gradients: "
+        "--fit-method powell or --fit-method nelder-mead evaluate the code as it is."
     )
     return "\n".join(lines)
 
@@ -114,3 +118,22 @@ def gradient_check(problem: Problem, x: np.ndarray, seed: int) -> list[str]:
         if abs(ad - fd) > 1e-3 * scale + noise:
             suspects.append(f"{term.name} (autograd {ad:.6g}, finite difference {fd:.6g})")
     return suspects
+
+
+def uncertainty_at(problem: Problem, x: np.ndarray, method: str) -> Uncertainty:
+    """Standard errors at the optimum x of a least-squares fit (one more Jacobian evaluation);
+    for any other method, a note saying why there are none."""
+    layout = [(slot.spec.full_name, slot.spec.shape) for slot in problem.slots]
+    if method != "lsq":
+        return unavailable(
+            layout,
+            f"no standard errors: they need the least-squares method (--fit-method lsq, scores "
+            f"taken as squared residuals), and this fit used {method}",
+        )
+    try:
+        values, jacs = problem.jacobians(x)
+    except FitError as exc:
+        return unavailable(
+            layout, f"no standard errors: the Jacobian failed at the optimum ({exc})"
+        )
+    return estimate(residuals(problem, values), residual_jacobian(problem, values, jacs), layout)

@@ -14,10 +14,13 @@ import numpy as np
 from ..errors import FitError
 from ..parameters import Parameters
 from ._stops import Stop
+from ._uncertainty import Uncertainty
 
 _T = TypeVar("_T")
 
-METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd")
+METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead")
+#: Methods that evaluate the loss only: no autograd, so they fit code it cannot trace.
+DERIVATIVE_FREE = ("powell", "nelder-mead")
 
 #: A fit result is written only when it lowers the loss by more than this share of the loss
 #: before the fit, and by more than MIN_IMPROVEMENT_ABS; anything less is rounding noise.
@@ -130,6 +133,9 @@ class FitResult:
     batches: list[str] = field(default_factory=list)
     #: What the checks found: batches split into their cases, refits, scores that changed.
     notes: list[str] = field(default_factory=list)
+    #: Standard errors and correlations of the fitted values (least squares only; otherwise a
+    #: note saying why there are none).
+    uncertainty: Uncertainty | None = None
     _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property

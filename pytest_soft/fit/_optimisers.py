@@ -89,7 +89,8 @@ def loss_and_grad(problem: Problem, x: np.ndarray) -> tuple[float, np.ndarray, l
     return loss, grad, values
 
 
-def _residuals(problem: Problem, values: list[np.ndarray]) -> np.ndarray:
+def residuals(problem: Problem, values: list[np.ndarray]) -> np.ndarray:
+    """The least-squares residuals sqrt(w s), case by case."""
     parts = [np.sqrt(np.maximum(w * v, 0.0)) for w, v in zip(problem.weights, values)]
     return np.concatenate(parts) if parts else np.zeros(0)
 
@@ -102,6 +103,20 @@ def check_non_negative(problem: Problem, values: list[np.ndarray]) -> None:
                 "method needs scores that are 0 or more (a loss). Use --fit-method lbfgs, or "
                 "return a non-negative score."
             )
+
+
+def residual_jacobian(
+    problem: Problem, values: list[np.ndarray], jacs: list[np.ndarray]
+) -> np.ndarray:
+    """The Jacobian of the residuals sqrt(w s) from the scores' Jacobians."""
+    rows = []
+    for w, v, j in zip(problem.weights, values, jacs):
+        r = np.sqrt(np.maximum(w * v, 0.0))
+        # d sqrt(w s) = w ds / (2 sqrt(w s)); where a score is exactly 0 the square root
+        # has no derivative, and the score's own gradient is 0 there too: the row is 0.
+        scale = np.divide(w, 2.0 * r, out=np.zeros_like(r), where=r > 0)
+        rows.append(j * scale[:, None])
+    return np.concatenate(rows) if rows else np.zeros((0, problem.size))
 
 
 def run_lsq(run: Run, x0: np.ndarray, tol: float, live: np.ndarray | None = None) -> Stop:
@@ -122,7 +137,7 @@ def run_lsq(run: Run, x0: np.ndarray, tol: float, live: np.ndarray | None = None
         x = full(z)
         values = problem.scores(x)
         check_non_negative(problem, values)
-        r = _residuals(problem, values)
+        r = residuals(problem, values)
         loss = float(np.dot(r, r))
         run.seen(x, loss)
         if not np.all(np.isfinite(r)):
@@ -135,14 +150,7 @@ def run_lsq(run: Run, x0: np.ndarray, tol: float, live: np.ndarray | None = None
 
     def jac(z: np.ndarray) -> np.ndarray:
         values, jacs = problem.jacobians(full(z))
-        rows = []
-        for w, v, j in zip(problem.weights, values, jacs):
-            r = np.sqrt(np.maximum(w * v, 0.0))
-            # d sqrt(w s) = w ds / (2 sqrt(w s)); where a score is exactly 0 the square root
-            # has no derivative, and the score's own gradient is 0 there too: the row is 0.
-            scale = np.divide(w, 2.0 * r, out=np.zeros_like(r), where=r > 0)
-            rows.append(j * scale[:, None])
-        J = np.concatenate(rows) if rows else np.zeros((0, problem.size))
+        J = residual_jacobian(problem, values, jacs)
         if not np.all(np.isfinite(J)):
             J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
         # A score f(x)**2 that a step has made exactly 0 (a linear f, say) would get a row of
@@ -150,7 +158,7 @@ def run_lsq(run: Run, x0: np.ndarray, tol: float, live: np.ndarray | None = None
         # +-f's gradient there, and the Gauss-Newton model does not depend on a row's sign:
         # keep that row. (Without, Powell's singular function took 5.4x scipy's evaluations;
         # benchmarks/problem_set.py.)
-        r = _residuals(problem, values)
+        r = residuals(problem, values)
         if last_J:
             zero = r == 0
             J[zero] = last_J[0][zero]
@@ -270,6 +278,72 @@ def run_lbfgs(run: Run, x0: np.ndarray, tol: float) -> Stop:
         return NON_FINITE
     if "ABNORMAL" in message.upper():
         return Stop(StopKind.NO_PROGRESS, "no progress: the line search found no lower loss")
+    return Stop(StopKind.FAILED, f"stopped: {message}")
+
+
+def run_derivative_free(run: Run, x0: np.ndarray, tol: float, method: str) -> Stop:
+    """scipy's Powell or Nelder-Mead within the bounds: the loss alone, evaluated plainly, so
+    the implementation may use math, float(), in-place assignment or other libraries."""
+    from scipy.optimize import Bounds, minimize
+
+    problem = run.problem
+    last: dict[str, float] = {}
+
+    def fun(x: np.ndarray) -> float:
+        loss = problem.loss(x)
+        run.seen(x, loss)
+        if not math.isfinite(loss):
+            run.nonfinite += 1
+            return 1e300  # the simplex or line search moves away from here
+        last["loss"] = loss
+        return loss
+
+    def callback(*args: Any) -> None:
+        run.iteration(last.get("loss", math.nan), math.nan)
+
+    bounded = np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any()
+    # Both take a starting point within the bounds (Nelder-Mead clips its simplex to them).
+    x_start = np.clip(x0, problem.lower, problem.upper)
+    options: dict[str, Any]
+    if method == "powell":
+        options = {"xtol": tol, "ftol": tol, "maxiter": run.max_iter}
+        name = "Powell"
+    else:
+        # Nelder-Mead's tests are absolute; the loss test is made relative to the start's loss.
+        scale = max(abs(problem.loss(x_start)), 1e-300)
+        options = {"xatol": tol, "fatol": tol * scale, "maxiter": run.max_iter}
+        # The adaptive parameters (Gao and Han) keep the simplex from stalling beyond a few
+        # dimensions.
+        options["adaptive"] = problem.size > 4
+        name = "Nelder-Mead"
+    options["maxfev"] = 50 * run.max_iter * max(problem.size, 1)
+    # Powell's directions and Nelder-Mead's simplex can collapse and stop short of the minimum
+    # (Powell within bounds: a 3-parameter exponential decay ended at 6 times the least loss),
+    # so a converged run starts again from its end with fresh directions or a fresh simplex,
+    # until a run no longer lowers the loss by more than --fit-tol.
+    x, previous = x_start, math.inf
+    while True:
+        with _one_blas_thread():
+            result = minimize(
+                fun,
+                x,
+                method=name,
+                bounds=Bounds(problem.lower, problem.upper) if bounded else None,
+                callback=callback,
+                options=options,
+            )
+        if not result.success or run.best_x is None:
+            break
+        if math.isfinite(previous) and not run.best_loss < previous - tol * abs(previous):
+            return Stop(StopKind.CONVERGED, "converged: loss change and step below --fit-tol")
+        x, previous = run.best_x, run.best_loss
+    if run.nonfinite and not math.isfinite(run.best_loss):
+        return Stop(StopKind.NON_FINITE, "stopped: the loss became non-finite")
+    message = str(result.message)
+    if "iterations" in message.lower():
+        return Stop(StopKind.ITERATION_LIMIT, f"iteration limit ({run.max_iter})")
+    if "evaluations" in message.lower():
+        return Stop(StopKind.EVALUATION_LIMIT, "evaluation limit")
     return Stop(StopKind.FAILED, f"stopped: {message}")
 
 

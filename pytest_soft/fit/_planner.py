@@ -18,12 +18,13 @@ from .._numeric import exact_sum
 from ..errors import FitError, NegativeScore, NothingToFit, SoftWarning
 from ..parameters import Parameters
 from . import _optimisers as opt
-from ._diagnostics import gradient_check
+from ._diagnostics import gradient_check, uncertainty_at
 from ._layout import Slot, choose_slots, independent_blocks
 from ._model import (
     DEFAULT_LR,
     DEFAULT_MAX_ITER,
     DEFAULT_TOL,
+    DERIVATIVE_FREE,
     MAX_JACOBIAN_PASSES,
     METHODS,
     MIN_IMPROVEMENT_ABS,
@@ -35,6 +36,7 @@ from ._model import (
 from ._problem import Problem, initial_reads, weighted_loss
 from ._starts import draw_start
 from ._stops import Stop, StopKind
+from ._uncertainty import Uncertainty, merge
 from ._verify import (
     disagreeing_batches,
     exact_terms,
@@ -265,6 +267,7 @@ def _fit_terms(
         scores_after=scores_after,
         warnings=fit_warnings,
         blocks=len(blocks),
+        uncertainty=merge([o.uncertainty for o in outcomes if o.uncertainty is not None]),
         _assignments=assignments,
     )
 
@@ -304,6 +307,7 @@ class BlockOutcome:
     starts_at_best: int
     best_start: int
     warnings: list[str]
+    uncertainty: Uncertainty | None = None
 
 
 def _fit_block(
@@ -340,8 +344,9 @@ def _fit_block(
         opt.check_non_negative(problem, values0)
 
     # Which parameters does anything depend on? (A parameter read but without effect.)
-    _, grads = problem.gradients(x0)
-    column_used = np.zeros(problem.size, dtype=bool)
+    gradient_free = method_used in DERIVATIVE_FREE
+    grads = [] if gradient_free else problem.gradients(x0)[1]
+    column_used = np.zeros(problem.size, dtype=bool) | gradient_free
     for grad in grads:
         column_used |= grad != 0
     if not column_used.all():
@@ -363,7 +368,7 @@ def _fit_block(
             fit_warnings.append(message)
             warnings.warn(SoftWarning(message), stacklevel=3)
 
-    if settings.check_gradient:
+    if settings.check_gradient and not gradient_free:
         suspects = gradient_check(problem, x0, seed)
         if suspects:
             shown = "; ".join(suspects[:3]) + (" ..." if len(suspects) > 3 else "")
@@ -415,6 +420,8 @@ def _fit_block(
                     ended = opt.run_lbfgs(run, x_best, tol)
             elif method_used == "lbfgs":
                 ended = opt.run_lbfgs(run, x_start, tol)
+            elif gradient_free:
+                ended = opt.run_derivative_free(run, x_start, tol, method_used)
             else:
                 minibatches = None
                 if settings.batch_size:
@@ -456,6 +463,7 @@ def _fit_block(
         1 for f in finals if f <= best_loss + max(1e-6 * abs(best_loss), MIN_IMPROVEMENT_ABS)
     )
     after_assign = problem.assignments(best_x)
+    uncertainty = uncertainty_at(problem, best_x, method_used)
     changes = [
         ParamChange(
             slot.spec.full_name,
@@ -479,6 +487,7 @@ def _fit_block(
         starts_at_best=at_best,
         best_start=max(best_start, 0),
         warnings=fit_warnings,
+        uncertainty=uncertainty,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._text import format_change, format_number, visible
 from ._charts import bar_chart_svg, history_png, history_svg, line_chart_svg
-from ._fit_section import render_fit, render_fit_check
+from ._fit_section import render_fit, render_fit_check, render_parameters, render_uncertainty
 from ._html import render_history_html, render_html
 from ._json import build_report, render_benchmark, render_json
 from ._markdown import md_text, render_markdown
@@ -54,9 +54,11 @@ __all__ = [
     "render_html",
     "render_json",
     "render_markdown",
+    "render_parameters",
     "render_regressions",
     "render_summary",
     "render_table",
+    "render_uncertainty",
     "suite_loss",
     "to_snapshot",
     "visible",

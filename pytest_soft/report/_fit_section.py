@@ -4,6 +4,7 @@ parameter, the cost and the outcome.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,14 +16,94 @@ if TYPE_CHECKING:
     from ..fit import FitResult
     from ._model import SoftResult
 
-__all__ = ["not_converged_advice", "render_fit", "render_fit_check"]
+__all__ = [
+    "not_converged_advice",
+    "render_fit",
+    "render_fit_check",
+    "render_parameters",
+    "render_uncertainty",
+]
 
 _METHOD_NAMES = {
     "lsq": "lsq (trust-region least squares on square-root scores)",
     "lbfgs": "lbfgs (L-BFGS-B on the suite loss)",
     "adam": "adam",
     "sgd": "sgd",
+    "powell": "powell (scipy's Powell on the suite loss; no gradient used)",
+    "nelder-mead": "nelder-mead (scipy's Nelder-Mead simplex on the suite loss; no gradient used)",
 }
+
+#: Strongly correlated pairs and undetermined groups shown in the terminal; reports list all.
+SHOWN_PAIRS = 5
+
+
+def _stderr_text(stderr: Any) -> str:
+    """`` ± e`` for a scalar, a summary for an array; empty where there is none."""
+    import numpy as np
+
+    if stderr is None:
+        return ""
+    if np.ndim(stderr) == 0:
+        return f" ± {float(stderr):.3g}" if math.isfinite(float(stderr)) else ""
+    flat = np.ravel(np.asarray(stderr, dtype=float))
+    known = flat[np.isfinite(flat)]
+    if known.size == 0:
+        return ""
+    text = f", stderr median {np.median(known):.3g}, max {known.max():.3g}"
+    if known.size < flat.size:
+        text += f" ({flat.size - known.size} of {flat.size} without)"
+    return text
+
+
+def render_uncertainty(result: FitResult) -> list[str]:
+    """What the fit says about how well it determined the parameters: how the standard errors
+    were computed (or why there are none), strongly correlated pairs, undetermined values."""
+    from ..fit._uncertainty import CORRELATION_SHOWN
+
+    u = result.uncertainty
+    if u is None:
+        return []
+    lines = []
+    if not u.available:
+        lines.append(u.note)
+    else:
+        if math.isfinite(u.residual_variance):
+            spread = (
+                f"s² = loss/(n - p) = {format_number(u.residual_variance)} (n {u.residuals}, "
+                f"p {u.fitted}"
+            )
+        else:
+            # Independent groups were fitted one by one: each has its own residuals' spread.
+            spread = (
+                f"s² = loss/(n - p) within each of the {result.blocks} independent parameter "
+                f"groups (n {u.residuals}, p {u.fitted} in all"
+            )
+        lines.append(
+            f"± standard errors from s² (JᵀJ)⁻¹, {spread}; weighted scores taken as squared "
+            "residuals)"
+        )
+        pairs = u.strong_correlations()
+        if pairs:
+            shown = ", ".join(
+                f"{visible(a)} ~ {visible(b)} {c:+.3f}" for a, b, c in pairs[:SHOWN_PAIRS]
+            )
+            more = len(pairs) - SHOWN_PAIRS
+            lines.append(
+                f"strongly correlated (|correlation| > {CORRELATION_SHOWN}): {shown}"
+                + (f" and {more} more pairs (all in the JSON report)" if more > 0 else "")
+            )
+    for group in u.undetermined[:SHOWN_PAIRS]:
+        if group.unused:
+            hint = "add a test whose score depends on it, or leave it out with --fit-params"
+        else:
+            hint = "add a test that separates them, or fix one with --fit-params"
+        lines.append(f"warning: {visible(group.describe())}; {hint}")
+    if len(u.undetermined) > SHOWN_PAIRS:
+        lines.append(
+            f"warning: {len(u.undetermined) - SHOWN_PAIRS} more undetermined groups (all in the "
+            "JSON report)"
+        )
+    return lines
 
 
 def _describe_value(value: Any) -> str:
@@ -43,6 +124,31 @@ def _change(before: float, after: float) -> str:
     return f" ({(after - before) / abs(before):+.1%})"
 
 
+def render_parameters(result: FitResult) -> list[str]:
+    """One line per fitted parameter: before -> after, ± its standard error where there is one."""
+    import numpy as np
+
+    lines = []
+    width = max((len(visible(p.full_name)) for p in result.parameters), default=0)
+    for change in result.parameters:
+        before, after = change.before, change.after
+        text = (
+            f"  {visible(change.full_name):<{width}}  {_describe_value(before)} -> "
+            f"{_describe_value(after)}"
+        )
+        if np.ndim(after) > 0:
+            delta = np.abs(np.asarray(after) - np.asarray(before))
+            text += f", |change| max {format_number(float(delta.max()))}"
+        u = result.uncertainty
+        if u is not None:
+            shown = _stderr_text(u.stderr.get(change.full_name))
+            if not shown and u.available:
+                shown = " (not determined: no standard error)"
+            text += shown
+        lines.append(text)
+    return lines
+
+
 def render_fit(
     result: FitResult,
     written: Sequence[Path] = (),
@@ -50,8 +156,6 @@ def render_fit(
     root: Path | None = None,
 ) -> list[str]:
     """The fit section: what was fitted, loss before -> after, every parameter, cost, outcome."""
-    import numpy as np
-
     cases = f" ({result.cases} cases)" if result.cases != result.terms else ""
     lines = [] if result.converged else [f"NOT CONVERGED: {not_converged_advice(result)}"]
     lines += [
@@ -70,17 +174,8 @@ def render_fit(
             f"{'s' if result.holdout_terms != 1 else ''} kept out of the fit) "
             f"{format_number(result.holdout_before)} -> {format_number(result.holdout_after)}"
         )
-    width = max((len(visible(p.full_name)) for p in result.parameters), default=0)
-    for change in result.parameters:
-        before, after = change.before, change.after
-        text = (
-            f"  {visible(change.full_name):<{width}}  {_describe_value(before)} -> "
-            f"{_describe_value(after)}"
-        )
-        if np.ndim(after) > 0:
-            delta = np.abs(np.asarray(after) - np.asarray(before))
-            text += f", |change| max {format_number(float(delta.max()))}"
-        lines.append(text)
+    lines += render_parameters(result)
+    lines += render_uncertainty(result)
     starts = ""
     if result.starts > 1:
         starts = (

@@ -21,7 +21,7 @@ from .._text import (
     visible,
 )
 from ._charts import bar_chart_svg, finite, history_svg, line_chart_svg
-from ._model import baseline_sentences, flat_values
+from ._model import baseline_sentences, flat_values, stderr_summary, uncertainty_sentences
 
 
 def _e(text: Any) -> str:
@@ -274,6 +274,7 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
         _table(("", ""), [[(_e(k), ""), (v, "")] for k, v in facts], "fit-facts", sortable=False),
     ]
     params = fit.get("parameters") or []
+    errors = bool(fit.get("correlation"))
     if params:
         rows = [
             [
@@ -281,9 +282,18 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
                 (_param_value(p["before"]), "num"),
                 (_param_value(p["after"]), "num"),
             ]
+            + ([(_e(stderr_summary(p.get("stderr"))), "num")] if errors else [])
             for p in params
         ]
-        out.append(_table(("parameter", "before", "after"), rows, "fit-parameters"))
+        header = ("parameter", "before", "after") + (("± stderr",) if errors else ())
+        out.append(_table(header, rows, "fit-parameters"))
+    sentences = uncertainty_sentences(fit)
+    if sentences:
+        out.append(
+            '<ul class="fit-uncertainty">'
+            + "".join(f"<li>{_e(text)}</li>" for text in sentences)
+            + "</ul>"
+        )
     title = "suite loss per iteration"
     if (fit.get("starts") or 1) > 1:
         title += f" ({fit['starts']} starts, one after another)"

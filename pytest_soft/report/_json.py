@@ -6,6 +6,7 @@ document, so a saved report can be rendered again later without the run.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,33 @@ def _value(value: Any) -> Any:
     return encode_number(float(value))
 
 
+def _or_null(value: Any) -> Any:
+    """A standard error or correlation for JSON: a float, null where there is none, or nested
+    lists of those for an array."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_or_null(v) for v in value]
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def _uncertainty_document(fit: FitResult) -> dict[str, Any]:
+    """The fit's fields on how well the parameters are determined (all of them: no summary)."""
+    u = fit.uncertainty
+    if u is None:
+        return {"correlation": None, "undetermined": [], "uncertainty_note": None}
+    correlation = None
+    if u.correlation is not None:
+        correlation = {"names": list(u.names), "matrix": _or_null(u.correlation)}
+    return {
+        "correlation": correlation,
+        "undetermined": [
+            {"names": list(g.names), "description": g.describe()} for g in u.undetermined
+        ],
+        "uncertainty_note": u.note or None,
+    }
+
+
 def _fit_document(
     fit: FitResult, written: Sequence[Path], dry_run: bool, root: Path | None
 ) -> dict[str, Any]:
@@ -46,9 +74,17 @@ def _fit_document(
         "tests": fit.terms,
         "cases": fit.cases,
         "parameters": [
-            {"name": p.full_name, "before": _value(p.before), "after": _value(p.after)}
+            {
+                "name": p.full_name,
+                "before": _value(p.before),
+                "after": _value(p.after),
+                "stderr": _or_null(
+                    fit.uncertainty.stderr.get(p.full_name) if fit.uncertainty else None
+                ),
+            }
             for p in fit.parameters
         ],
+        **_uncertainty_document(fit),
         "loss_before": encode_number(fit.loss_before),
         "loss_after": encode_number(fit.loss_after),
         "improved": bool(fit.improved),

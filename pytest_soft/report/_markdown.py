@@ -9,7 +9,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._text import is_dirty, number_cell, short_commit, value_change, visible
-from ._model import ABOVE_THRESHOLD, ERROR, baseline_sentences, flat_values
+from ._model import (
+    ABOVE_THRESHOLD,
+    ERROR,
+    baseline_sentences,
+    flat_values,
+    stderr_summary,
+    uncertainty_sentences,
+)
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
 
@@ -68,12 +75,18 @@ def render_markdown(report: Mapping[str, Any], worst: int = 10, listed: int = 20
             f"), {fit['iterations']} iterations; stopped: {md_text(str(fit['stop_reason']))}.",
             "",
         ]
+        errors = bool(fit.get("correlation"))
         params = [
             (md_text(p["name"]), _md_param(p["before"]), _md_param(p["after"]))
+            + ((stderr_summary(p.get("stderr")),) if errors else ())
             for p in fit["parameters"]
         ]
         if params:
-            lines += [*_md_table(("parameter", "before", "after"), params[:listed], (1, 2)), ""]
+            header = ("parameter", "before", "after") + (("± stderr",) if errors else ())
+            lines += [*_md_table(header, params[:listed], (1, 2, 3)), ""]
+        sentences = uncertainty_sentences(fit)
+        if sentences:
+            lines += [*(f"- {md_text(line)}" for line in sentences), ""]
 
     baseline = report.get("baseline")
     if baseline:

@@ -93,3 +93,43 @@ def baseline_sentences(baseline: Mapping[str, Any]) -> tuple[str, str]:
         f"{loss['tests']} soft tests scored in both runs: {loss.get('status')}"
     )
     return verdict, compared
+
+
+def stderr_summary(stderr: Any) -> str:
+    """A standard error from the JSON report: the number, the median and largest of an array's,
+    or "-" where there is none."""
+    if isinstance(stderr, list):
+        known = sorted(v for v in flat_values(stderr) if v is not None)
+        if not known:
+            return "-"
+        middle = len(known) // 2
+        median = known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
+        return f"median {median:.3g}, max {known[-1]:.3g}"
+    return "-" if stderr is None else f"{stderr:.3g}"
+
+
+def uncertainty_sentences(fit: Mapping[str, Any], listed: int = 10) -> list[str]:
+    """From the JSON report's fit: why there are no standard errors, the strongly correlated
+    pairs, the undetermined parameters (plain text; each renderer escapes it)."""
+    from ..fit._uncertainty import CORRELATION_SHOWN
+
+    out = []
+    if fit.get("uncertainty_note"):
+        out.append(str(fit["uncertainty_note"]))
+    correlation = fit.get("correlation") or {}
+    names, matrix = correlation.get("names", []), correlation.get("matrix", [])
+    pairs = sorted(
+        (
+            (-abs(matrix[i][j]), names[i], names[j], matrix[i][j])
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if matrix[i][j] is not None and abs(matrix[i][j]) > CORRELATION_SHOWN
+        ),
+    )
+    if pairs:
+        shown = ", ".join(f"{a} ~ {b} {c:+.3f}" for _, a, b, c in pairs[:listed])
+        more = f" and {len(pairs) - listed} more" if len(pairs) > listed else ""
+        out.append(f"strongly correlated (|correlation| > {CORRELATION_SHOWN}): {shown}{more}")
+    for group in fit.get("undetermined") or []:
+        out.append(f"not determined: {group['description']}")
+    return out
