@@ -107,28 +107,53 @@ def fit(
     deadline = t0 + timeout if timeout else math.inf
 
     checked, kept, split = verify_batches(terms, slots, seed)
-    if split:
-        terms = checked
-        values0, reads = initial_reads(terms)
-    split_blocks = True
-    result = _fit_terms(terms, values0, reads, slots, settings, t0, deadline, split_blocks)
-    notes = list(split)
+    start = None if split else (values0, reads)
+    result = _fit_verified(checked, kept, split, slots, settings, t0, deadline, start)
+    if holdout:
+        held = Problem(exact_terms(holdout), slots)
+        held_before, held_after = (
+            held.scores(held.current()),
+            held.scores(point(held, result._assignments)),
+        )
+        result.holdout_before = weighted_loss(held.weights, held_before)
+        result.holdout_after = weighted_loss(held.weights, held_after)
+        result.holdout_terms = len(held.terms)
+        result.scores_before.update(_by_name(held.terms, held_before))
+        result.scores_after.update(_by_name(held.terms, held_after))
+    result.seconds = time.monotonic() - t0
+    return result
 
-    # Verify before writing: the fast paths (batches, independent groups) computed the loss
-    # the optimiser saw; the result stands only if the suite's own loss, each soft test called
-    # the exact way, agrees at the fitted point. Where a batch is at fault it is split and the
-    # fit runs again; where the groups were not independent after all, they are fitted as one.
-    for _attempt in range(3):
+
+def _fit_verified(
+    terms: list[Term],
+    kept: list[str],
+    notes: list[str],
+    slots: list[Slot],
+    settings: Settings,
+    t0: float,
+    deadline: float,
+    start: tuple[list[np.ndarray], list[set[tuple[Parameters, str]]]] | None = None,
+) -> FitResult:
+    """Fit, then verify before anything is written: the fast paths (batches, independent
+    groups) computed the loss the optimiser saw; the result stands only where the suite's own
+    loss, every soft test called the exact way, agrees at the fitted point. A batch at fault is
+    split and the fit runs again; groups that were not independent after all are fitted as
+    one. Each refit removes a batch or merges the groups, so this ends. ``start``: the terms'
+    scores and reads at the start, when already known."""
+    notes = list(notes)
+    split_blocks = True
+    while True:
+        values0, reads = start if start is not None else initial_reads(terms)
+        start = None  # the terms change before another round
+        result = _fit_terms(terms, values0, reads, slots, settings, t0, deadline, split_blocks)
         exact = exact_terms(terms)
         problem = Problem(exact, slots)
-        x0 = problem.current()
-        x1 = point(problem, result._assignments)
-        values_before, values_after = problem.scores(x0), problem.scores(x1)
-        loss_before = weighted_loss(problem.weights, values_before)
+        values_before = problem.scores(problem.current())
+        values_after = problem.scores(point(problem, result._assignments))
         loss_after = weighted_loss(problem.weights, values_after)
         if losses_agree(result.loss_after, loss_after):
             break
-        culprits = disagreeing_batches(terms, slots, x1)
+        culprits = disagreeing_batches(terms, slots, point(problem, result._assignments))
         if culprits:
             for term, why in culprits:
                 notes.append(
@@ -140,7 +165,7 @@ def fit(
             terms = [e for t in terms for e in (exact_terms([t]) if id(t) in at_fault else [t])]
             gone = tuple(f"batched {t.name}:" for t, _ in culprits)
             kept = [line for line in kept if not line.startswith(gone)]
-        elif result.blocks > 1:
+        elif result.blocks > 1 and split_blocks:
             split_blocks = False
             notes.append(
                 "the parameter groups fitted separately turned out to interact (the suite's loss "
@@ -154,26 +179,13 @@ def fit(
                 "test's score changes from one call to the next (state or randomness)"
             )
             break
-        values0, reads = initial_reads(terms)
-        result = _fit_terms(terms, values0, reads, slots, settings, t0, deadline, split_blocks)
-    result.loss_before, result.loss_after = loss_before, loss_after
+    result.loss_before = weighted_loss(problem.weights, values_before)
+    result.loss_after = loss_after
     result.scores_before = _by_name(exact, values_before)
     result.scores_after = _by_name(exact, values_after)
     result.verified = True
     result.batches = kept
     result.notes = notes
-    if holdout:
-        held = Problem(exact_terms(holdout), slots)
-        held_before, held_after = (
-            held.scores(held.current()),
-            held.scores(point(held, result._assignments)),
-        )
-        result.holdout_before = weighted_loss(held.weights, held_before)
-        result.holdout_after = weighted_loss(held.weights, held_after)
-        result.holdout_terms = len(held.terms)
-        result.scores_before.update(_by_name(held.terms, held_before))
-        result.scores_after.update(_by_name(held.terms, held_after))
-    result.seconds = time.monotonic() - t0
     return result
 
 
