@@ -651,12 +651,18 @@ def _time_limited(body: Callable[..., Any], name: str, seconds: float) -> Callab
     return call
 
 
+def _is_terminal(reporter: Any) -> bool:
+    # pytest 7 has isatty as a plain bool attribute; pytest 8 and later make it callable.
+    isatty = reporter.isatty
+    return bool(isatty() if callable(isatty) else isatty)
+
+
 class _ProgressLine:
     """The fit's progress: a live line on a terminal, a plain line every few seconds in logs."""
 
     def __init__(self, reporter: Any, every: float = 2.0) -> None:
         self.reporter = reporter
-        self.live = reporter is not None and reporter.isatty()
+        self.live = reporter is not None and _is_terminal(reporter)
         self.every = every
         self.last = -float("inf")
         self.shown = False
