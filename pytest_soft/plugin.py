@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from . import _ini
 from ._marker import MARKER, MARKER_HELP, SoftSpec, make_spec
-from ._outputs import _add_output_options, _fingerprint, _register_outputs, _wants_fingerprints
+from ._outputs import (
+    OUTPUT_INI_OPTIONS,
+    _add_output_options,
+    _fingerprint,
+    _register_outputs,
+    _wants_fingerprints,
+)
 from ._state import (
     P_CASES,
     P_FINGERPRINT,
@@ -68,6 +75,82 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _method(text: str) -> str:
+    if text not in FIT_METHODS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(FIT_METHODS)})"
+        )
+    return text
+
+
+_method.__name__ = "method"
+
+FIT_METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd")
+
+# The fit options a project sets once: each is also an ini setting named after its dest.
+FIT_INI_OPTIONS = [
+    _ini.IniOption(
+        "--fit-method",
+        "soft_fit_method",
+        _method,
+        "optimiser: auto (default; least squares when every score is 0 or more and the "
+        "Jacobian is cheap, else L-BFGS-B), lsq (trust-region least squares on square-root "
+        "scores), lbfgs, adam, sgd.",
+        metavar="{" + ",".join(FIT_METHODS) + "}",
+        default="auto",
+    ),
+    _ini.IniOption(
+        "--fit-tol",
+        "soft_fit_tol",
+        _positive_float,
+        "convergence tolerance on the loss change, step and gradient (default 1e-12).",
+        metavar="TOL",
+        default=1e-12,
+    ),
+    _ini.IniOption(
+        "--fit-max-iter",
+        "soft_fit_max_iter",
+        _positive_int,
+        "iteration limit of each start (default 1000).",
+        metavar="N",
+        default=1000,
+    ),
+    _ini.IniOption(
+        "--fit-timeout",
+        "soft_fit_timeout",
+        _positive_float,
+        "wall-time budget of the whole fit; the best parameters seen by then are kept.",
+        metavar="SECONDS",
+    ),
+    _ini.IniOption(
+        "--fit-restarts",
+        "soft_fit_restarts",
+        _non_negative_int,
+        "run N more starts drawn at random within the bounds (around the initial value "
+        "where unbounded); the best result wins (default 0).",
+        metavar="N",
+        default=0,
+    ),
+    _ini.IniOption(
+        "--fit-seed",
+        "soft_fit_seed",
+        _non_negative_int,
+        "seed for restarts, the hold-out split and the gradient check (default 0).",
+        metavar="N",
+        default=0,
+    ),
+    _ini.IniOption(
+        "--fit-holdout",
+        "soft_fit_holdout",
+        _fraction,
+        "keep this share of the soft tests (drawn with --fit-seed) out of the fit and "
+        "report their loss separately, before and after.",
+        metavar="FRACTION",
+        default=0.0,
+    ),
+]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("soft", "soft unit tests (pytest-soft)")
     group.addoption(
@@ -93,56 +176,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fit only these parameters: full names (sine.omega) or module names for a whole "
         "group, separated by commas. Default: every parameter the selected soft tests read.",
     )
-    group.addoption(
-        "--fit-method",
-        choices=["auto", "lsq", "lbfgs", "adam", "sgd"],
-        default="auto",
-        dest="soft_fit_method",
-        help="optimiser: auto (default; least squares when every score is 0 or more and the "
-        "Jacobian is cheap, else L-BFGS-B), lsq (trust-region least squares on square-root "
-        "scores), lbfgs, adam, sgd.",
-    )
-    group.addoption(
-        "--fit-tol",
-        type=_positive_float,
-        default=1e-12,
-        dest="soft_fit_tol",
-        metavar="TOL",
-        help="convergence tolerance on the loss change, step and gradient (default 1e-12).",
-    )
-    group.addoption(
-        "--fit-max-iter",
-        type=_positive_int,
-        default=1000,
-        dest="soft_fit_max_iter",
-        metavar="N",
-        help="iteration limit of each start (default 1000).",
-    )
-    group.addoption(
-        "--fit-timeout",
-        type=_positive_float,
-        default=None,
-        dest="soft_fit_timeout",
-        metavar="SECONDS",
-        help="wall-time budget of the whole fit; the best parameters seen by then are kept.",
-    )
-    group.addoption(
-        "--fit-restarts",
-        type=_non_negative_int,
-        default=0,
-        dest="soft_fit_restarts",
-        metavar="N",
-        help="run N more starts drawn at random within the bounds (around the initial value "
-        "where unbounded); the best result wins (default 0).",
-    )
-    group.addoption(
-        "--fit-seed",
-        type=_non_negative_int,
-        default=0,
-        dest="soft_fit_seed",
-        metavar="N",
-        help="seed for restarts, the hold-out split and the gradient check (default 0).",
-    )
+    for option in FIT_INI_OPTIONS:
+        _ini.add(parser, group, option)
     group.addoption(
         "--fit-lr",
         type=_positive_float,
@@ -161,15 +196,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fit-seed), every case once an epoch, instead of the whole suite.",
     )
     group.addoption(
-        "--fit-holdout",
-        type=_fraction,
-        default=0.0,
-        dest="soft_fit_holdout",
-        metavar="FRACTION",
-        help="keep this share of the soft tests (drawn with --fit-seed) out of the fit and "
-        "report their loss separately, before and after.",
-    )
-    group.addoption(
         "--fit-dry-run",
         action="store_true",
         dest="soft_fit_dry_run",
@@ -183,7 +209,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="how long a fit waits for another fit of the same project to finish (default 600).",
     )
-    _add_output_options(group)
+    _add_output_options(parser, group)
     parser.addini(
         "soft_summary_worst",
         "how many of the worst soft tests the end-of-run summary lists (default 5).",
@@ -192,6 +218,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _ini.apply(config, [*FIT_INI_OPTIONS, *OUTPUT_INI_OPTIONS])
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[STATE_KEY] = SoftState()
     _ini_int(config, "soft_summary_worst")  # a bad value is reported now, not after the run

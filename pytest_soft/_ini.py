@@ -1,0 +1,76 @@
+"""Options a project sets once, also read from ini settings of the same name
+(``[tool.pytest.ini_options]``, ``pytest.ini``, ``tox.ini``, ``setup.cfg``); the command line wins.
+
+An ini value goes through the option's own parser, so a bad value gets the option's message.
+A relative path in an ini setting is relative to the ini file's folder (as pytest's own path
+settings are); on the command line it is relative to the folder pytest was started in.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class IniOption:
+    """A command-line option that an ini setting named ``dest`` can also give."""
+
+    flag: str  # e.g. "--fit-tol"
+    dest: str  # the option's dest and the ini setting's name, e.g. "soft_fit_tol"
+    parse: Callable[[str], Any]  # raises argparse.ArgumentTypeError with the user's message
+    help: str
+    metavar: str
+    default: Any = None
+    path: bool = False  # a file path: relative ones are taken from where they were written
+
+
+def add(parser: pytest.Parser, group: Any, option: IniOption) -> None:
+    """Register the option (its default applied later, so that an ini value can fill it)
+    and the ini setting of the same name."""
+    group.addoption(
+        option.flag,
+        type=option.parse,
+        dest=option.dest,
+        metavar=option.metavar,
+        default=None,
+        help=f"{option.help} (ini: {option.dest})",
+    )
+    # argparse wants "%" doubled in help texts; pytest shows ini help as written.
+    text = option.help.replace("%%", "%")
+    where = " A relative path is taken from the ini file's folder." if option.path else ""
+    parser.addini(option.dest, f"{text}{where} The command line's {option.flag} wins.")
+
+
+def apply(config: pytest.Config, options: list[IniOption]) -> None:
+    """Fill each option not given on the command line from its ini setting, else its default.
+    A bad ini value is a usage error naming the setting and its file."""
+    for option in options:
+        if getattr(config.option, option.dest, None) is not None:
+            continue
+        raw = config.getini(option.dest)
+        text = raw.strip() if isinstance(raw, str) else str(raw)
+        if not text:  # unset, or set to nothing: the default
+            setattr(config.option, option.dest, option.default)
+            continue
+        try:
+            value = option.parse(text)
+        except argparse.ArgumentTypeError as exc:
+            where = f" in {config.inipath}" if config.inipath is not None else ""
+            raise pytest.UsageError(f"ini setting {option.dest}{where}: {exc}") from None
+        if option.path:
+            value = str(ini_folder(config) / value)
+        setattr(config.option, option.dest, value)
+
+
+def ini_folder(config: pytest.Config) -> Path:
+    """Where relative paths in ini settings start: the ini file's folder (for ``-o`` without
+    an ini file, the folder pytest was started in)."""
+    if config.inipath is not None:
+        return Path(config.inipath).parent
+    return Path(config.invocation_params.dir)
