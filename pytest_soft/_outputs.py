@@ -227,8 +227,9 @@ class SoftOutputs:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected.update(item.nodeid for item in session.items)
-        if self.worker and "soft_baseline" in self.paths:
-            self.config.workeroutput[WORKER_COLLECTED] = sorted(self.collected)  # type: ignore[attr-defined]
+        workeroutput = getattr(self.config, "workeroutput", None)  # set on xdist workers only
+        if workeroutput is not None and "soft_baseline" in self.paths:
+            workeroutput[WORKER_COLLECTED] = sorted(self.collected)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import Any, TypeGuard
 
 from .report import baseline_sentences, format_change, format_number, visible
 
@@ -28,7 +28,7 @@ def _num(x: Any) -> str:
     return format_number(x) if isinstance(x, (int, float)) else ("-" if x is None else _e(x))
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 # -- options ------------------------------------------------------------------------------------
 
 
-def _number(kind: Callable[[str], Any], check: Callable[[Any], bool], wanted: str):
+def _number(
+    kind: Callable[[str], Any], check: Callable[[Any], bool], wanted: str
+) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -414,7 +416,11 @@ class SoftSession:
         if session.testsfailed and not config.option.continue_on_collection_errors:
             return None  # pytest's own loop reports the collection errors
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        items = [i for i in session.items if isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)]
+        items = [
+            i
+            for i in session.items
+            if isinstance(i, pytest.Function) and isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)
+        ]
         if not items:
             raise pytest.UsageError(
                 "--fit: no soft tests selected, so there is nothing to fit. Mark tests with "
@@ -461,7 +467,7 @@ class SoftSession:
             # Test ids and parameter names may hold newlines and terminal escapes: show them.
             reporter.write_line(visible(line), **(markup or {}))
 
-    def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str], list[str]]:
+    def _record(self, items: list[pytest.Function]) -> tuple[list[Any], list[str], list[str]]:
         """Run each soft test once, quietly, to set up its fixtures and capture its body."""
         from .batch import Case
 
@@ -479,7 +485,7 @@ class SoftSession:
                 finally:
                     item.user_properties[:] = saved_properties
                 call = next((r for r in reports if r.when == "call"), None)
-                props = dict(call.user_properties) if call is not None else {}
+                props: dict[str, Any] = dict(call.user_properties) if call is not None else {}
                 body = state.capturing.pop(item.nodeid, None)
                 if body is None or P_SCORE not in props:
                     was_skipped = any(r.skipped for r in reports)
@@ -487,11 +493,14 @@ class SoftSession:
                     continue
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
-                batchable = (
+                batch_key = None
+                if (
                     spec.batch
                     and P_CASES not in props
                     and getattr(item, "callspec", None) is not None
-                )
+                    and item.parent is not None
+                ):
+                    batch_key = (item.parent.nodeid, item.originalname)
                 cases.append(
                     Case(
                         name=item.nodeid,
@@ -500,7 +509,7 @@ class SoftSession:
                         weight=spec.weight,
                         threshold=spec.threshold,
                         score=float(props[P_SCORE]),
-                        batch_key=(item.parent.nodeid, item.originalname) if batchable else None,
+                        batch_key=batch_key,
                     )
                 )
         finally:

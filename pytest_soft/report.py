@@ -626,9 +626,9 @@ def _change_rows(changes: Sequence[Change], tolerance: bool = False) -> list[str
         rows.append((*row, visible(c.nodeid)))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []
-    for row in [(*header, "test"), *rows]:
-        cells = [cell.rjust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append("  " + "  ".join([*cells, row[-1]]))
+    for line in [(*header, "test"), *rows]:
+        cells = [cell.rjust(widths[i]) for i, cell in enumerate(line[:-1])]
+        lines.append("  " + "  ".join([*cells, line[-1]]))
     return lines
 
 

@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -513,7 +514,7 @@ class Change:
     @property
     def relative(self) -> float | None:
         delta = self.delta
-        if delta is None or self.old == 0:
+        if delta is None or self.old is None or self.old == 0:
             return None
         return delta / abs(self.old)
 
@@ -703,11 +704,9 @@ def append_history(path: str | os.PathLike[str], record: Mapping[str, Any]) -> N
             f"{path}: cannot open the history file for appending: {exc.strerror or exc}."
         ) from None
     try:
-        try:
+        if sys.platform != "win32":  # Windows: O_APPEND alone
             import fcntl
-        except ImportError:  # Windows: O_APPEND alone
-            fcntl = None  # type: ignore[assignment]
-        if fcntl is not None:
+
             fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
