@@ -79,6 +79,7 @@ def ini(pytester: pytest.Pytester, kind: str, **settings: str) -> Path:
     return path
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("kind", ["pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg"])
 def test_fit_settings_come_from_the_ini_file(project, kind):
     ini(project, kind, soft_fit_method="sgd", soft_fit_max_iter="3", soft_fit_restarts="2")
@@ -120,6 +121,7 @@ def test_fit_timeout_comes_from_the_ini_file(project):
     matching(fit_lines(project.runpytest("--fit", "--fit-dry-run")), r"^stopped: time budget$")
 
 
+@pytest.mark.compat
 def test_report_paths_in_the_ini_file_are_relative_to_its_folder(project, monkeypatch):
     ini(
         project,
@@ -175,6 +177,7 @@ def test_regression_tolerance_from_the_ini_file_fails_the_run(project):
     assert passed.ret == pytest.ExitCode.OK
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -200,6 +203,7 @@ def test_a_bad_ini_value_gets_the_same_message_as_the_bad_option(project, name, 
     from_option.stderr.fnmatch_lines([f"*argument {SETTINGS[name]}: {message}"])
 
 
+@pytest.mark.compat
 def test_help_lists_every_setting_with_its_option(pytester):
     result = pytester.runpytest("--help")
     text = "\n".join(result.outlines)
