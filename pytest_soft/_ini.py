@@ -9,6 +9,7 @@ settings are); on the command line it is relative to the folder pytest was start
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,20 @@ def apply(config: pytest.Config, options: list[IniOption]) -> None:
             where = f" in {config.inipath}" if config.inipath is not None else ""
             raise pytest.UsageError(f"ini setting {option.dest}{where}: {exc}") from None
         if option.path:
-            value = str(ini_folder(config) / value)
+            value = _from_ini_folder(config, value)
         setattr(config.option, option.dest, value)
+
+
+def _from_ini_folder(config: pytest.Config, path: str) -> str:
+    """An ini path rewritten relative to where pytest runs, as a command-line path is read,
+    so that reports show it short ("ci/baseline.json", "../ci/baseline.json")."""
+    if os.path.isabs(path):
+        return path
+    full = ini_folder(config) / path
+    try:
+        return os.path.relpath(full, config.invocation_params.dir)
+    except ValueError:  # another drive (Windows)
+        return str(full)
 
 
 def ini_folder(config: pytest.Config) -> Path:

@@ -146,6 +146,8 @@ def test_report_paths_in_the_ini_file_are_relative_to_its_folder(project, monkey
         "report.md",
     ]
     assert list(elsewhere.iterdir()) == []
+    # shown as a path from where pytest ran, as a command-line path would be
+    result.stdout.fnmatch_lines(["*soft JSON report: ../out/report.json*"])
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["loss"] == pytest.approx(14.0)
     baseline = json.loads((project.path / "baseline.json").read_text(encoding="utf-8"))
