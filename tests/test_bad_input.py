@@ -388,6 +388,10 @@ CATALOGUE = [
     BadInput("ini soft_summary_worst not a number",
              {"pytest.ini": "[pytest]\nsoft_summary_worst = many\n"}, exit=USAGE,
              message=r"ini setting soft_summary_worst must be a whole number, got 'many'"),
+    BadInput("any other ini setting malformed (`soft_fit_max_iter = 2.5`)",
+             {"pytest.ini": "[pytest]\nsoft_fit_max_iter = 2.5\n"}, exit=USAGE,
+             message=r"ini setting soft_fit_max_iter in \S*pytest.ini: expected a whole number "
+                     r"of 1 or more, got '2.5'"),
 ]
 # fmt: on
 

@@ -243,7 +243,7 @@ def test_only_ordinary_tests_warn_about_returning_a_value(pytester, soft_project
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(
-        ["*PytestReturnNotNoneWarning: *test_soft.py::test_plain returned 3*"]
+        ["*PytestReturnNotNoneWarning: *test_soft.py::test_plain returned*"]
     )  # fmt: skip
     assert "test_scored returned" not in result.stdout.str()
 
