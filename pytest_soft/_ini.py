@@ -2,6 +2,8 @@
 (``[tool.pytest.ini_options]``, ``pytest.ini``, ``tox.ini``, ``setup.cfg``); the command line wins.
 
 An ini value goes through the option's own parser, so a bad value gets the option's message.
+A switch (an option that takes no value, such as ``--fit-require-convergence``) is read from
+its ini setting as a yes/no value: true/false, yes/no, on/off, 1/0.
 A relative path in an ini setting is relative to the ini file's folder (as pytest's own path
 settings are); on the command line it is relative to the folder pytest was started in.
 """
@@ -26,22 +28,49 @@ class IniOption:
     dest: str  # the option's dest and the ini setting's name, e.g. "soft_fit_tol"
     parse: Callable[[str], Any]  # raises argparse.ArgumentTypeError with the user's message
     help: str
-    metavar: str
+    metavar: str = ""
     default: Any = None
     path: bool = False  # a file path: relative ones are taken from where they were written
+    switch: bool = False  # takes no value on the command line; `parse` reads the ini's yes/no
+
+
+# The yes/no words an ini setting may give a switch (pytest's own bool settings take these).
+_TRUE = ("1", "true", "yes", "on", "y", "t")
+_FALSE = ("0", "false", "no", "off", "n", "f")
+
+
+def boolean(text: str) -> bool:
+    """A switch's ini value: true/false, yes/no, on/off, 1/0 (any case)."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false (yes/no, on/off, 1/0), got {text!r}")
 
 
 def add(parser: pytest.Parser, group: Any, option: IniOption) -> None:
     """Register the option (its default applied later, so that an ini value can fill it)
     and the ini setting of the same name."""
-    group.addoption(
-        option.flag,
-        type=option.parse,
-        dest=option.dest,
-        metavar=option.metavar,
-        default=None,
-        help=f"{option.help} (ini: {option.dest})",
-    )
+    if option.switch:
+        # store_const keeps None when the flag is absent, so that the ini setting can fill it.
+        group.addoption(
+            option.flag,
+            action="store_const",
+            const=True,
+            dest=option.dest,
+            default=None,
+            help=f"{option.help} (ini: {option.dest})",
+        )
+    else:
+        group.addoption(
+            option.flag,
+            type=option.parse,
+            dest=option.dest,
+            metavar=option.metavar,
+            default=None,
+            help=f"{option.help} (ini: {option.dest})",
+        )
     # argparse wants "%" doubled in help texts; pytest shows ini help as written.
     text = option.help.replace("%%", "%")
     where = " A relative path is taken from the ini file's folder." if option.path else ""

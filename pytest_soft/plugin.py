@@ -37,8 +37,9 @@ from ._state import (
     STATE_KEY,
     SoftState,
 )
+from ._text import visible
 from .errors import SoftError, SoftWarning
-from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult, visible
+from .report._model import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult
 
 if TYPE_CHECKING:
     from .fit import FitResult, Progress
@@ -87,7 +88,7 @@ def _method(text: str) -> str:
 
 _method.__name__ = "method"
 
-FIT_METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd")
+FIT_METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead")
 
 # The fit options a project sets once: each is also an ini setting named after its dest.
 FIT_INI_OPTIONS = [
@@ -95,9 +96,10 @@ FIT_INI_OPTIONS = [
         "--fit-method",
         "soft_fit_method",
         _method,
-        "optimiser: auto (default; least squares when every score is 0 or more and the "
-        "Jacobian is cheap, else L-BFGS-B), lsq (trust-region least squares on square-root "
-        "scores), lbfgs, adam, sgd.",
+        "optimiser: auto (default; least squares when every score is 0 or more, there are "
+        "at least as many scores as fitted values and the Jacobian is cheap, else L-BFGS-B), "
+        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd, or without "
+        "any gradient (for code autograd cannot trace) powell or nelder-mead.",
         metavar="{" + ",".join(FIT_METHODS) + "}",
         default="auto",
     ),
@@ -121,7 +123,9 @@ FIT_INI_OPTIONS = [
         "--fit-timeout",
         "soft_fit_timeout",
         _positive_float,
-        "wall-time budget of the whole fit; the best parameters seen by then are kept.",
+        "wall-time budget of the fit, counted from after scipy is imported (the record "
+        "pass before it is not counted); when it runs out, the best parameters seen are kept, "
+        "checked and reported as not converged.",
         metavar="SECONDS",
     ),
     _ini.IniOption(
@@ -149,6 +153,14 @@ FIT_INI_OPTIONS = [
         "report their loss separately, before and after.",
         metavar="FRACTION",
         default=0.0,
+    ),
+    _ini.IniOption(
+        "--fit-require-convergence",
+        "soft_fit_require_convergence",
+        _ini.boolean,
+        "make the run fail (exit status 1) when the fit stops before it converges, for CI.",
+        default=False,
+        switch=True,
     ),
 ]
 
@@ -468,7 +480,8 @@ class SoftSession:
             reporter.write_line(visible(line), **(markup or {}))
 
     def _record(self, items: list[pytest.Function]) -> tuple[list[Any], list[str], list[str]]:
-        """Run each soft test once, quietly, to set up its fixtures and capture its body."""
+        """Call each soft test once, quietly, to capture its body and score: directly where it
+        needs no fixture, else through pytest's protocol, which sets its fixtures up."""
         from .batch import Case
 
         state = self.state
@@ -476,27 +489,26 @@ class SoftSession:
         skipped: list[str] = []
         failed: list[str] = []
         cases = []
+        limit = _per_test_timeout(self.config)
         try:
             for index, item in enumerate(items):
-                nextitem = items[index + 1] if index + 1 < len(items) else None
-                saved_properties = list(item.user_properties)
-                try:
-                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                finally:
-                    item.user_properties[:] = saved_properties
-                call = next((r for r in reports if r.when == "call"), None)
-                props: dict[str, Any] = dict(call.user_properties) if call is not None else {}
-                body = state.capturing.pop(item.nodeid, None)
-                if body is None or P_SCORE not in props:
-                    was_skipped = any(r.skipped for r in reports)
-                    (skipped if was_skipped else failed).append(item.nodeid)
-                    continue
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
+                arguments = _direct_arguments(item)
+                body: functools.partial[Any] | None
+                if arguments is not None:
+                    body = functools.partial(item.obj, **arguments)
+                    outcome, score, cases_returned = _call_directly(item, body, limit)
+                else:
+                    body, outcome, score, cases_returned = self._record_by_protocol(items, index)
+                if outcome != "scored":
+                    (skipped if outcome == "skipped" else failed).append(item.nodeid)
+                    continue
+                assert body is not None and score is not None
                 batch_key = None
                 if (
                     spec.batch
-                    and P_CASES not in props
+                    and not cases_returned
                     and getattr(item, "callspec", None) is not None
                     and item.parent is not None
                 ):
@@ -508,13 +520,32 @@ class SoftSession:
                         kwargs=body.keywords,
                         weight=spec.weight,
                         threshold=spec.threshold,
-                        score=float(props[P_SCORE]),
+                        score=score,
                         batch_key=batch_key,
                     )
                 )
         finally:
             state.capturing = None
         return cases, failed, skipped
+
+    def _record_by_protocol(
+        self, items: list[pytest.Function], index: int
+    ) -> tuple[functools.partial[Any] | None, str, float | None, bool]:
+        """Run one soft test through pytest's protocol (fixtures set up and torn down, skips,
+        marks, timeouts) without reporting it; return its body, outcome and score."""
+        item = items[index]
+        nextitem = items[index + 1] if index + 1 < len(items) else None
+        saved_properties = list(item.user_properties)
+        try:
+            reports = runtestprotocol(item, log=False, nextitem=nextitem)
+        finally:
+            item.user_properties[:] = saved_properties
+        call = next((r for r in reports if r.when == "call"), None)
+        props: dict[str, Any] = dict(call.user_properties) if call is not None else {}
+        body = self.state.capturing.pop(item.nodeid, None) if self.state.capturing else None
+        if body is None or P_SCORE not in props:
+            return None, "skipped" if any(r.skipped for r in reports) else "failed", None, False
+        return body, "scored", float(props[P_SCORE]), P_CASES in props
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
         from .fit import fit
@@ -564,11 +595,6 @@ class SoftSession:
                 case.function = wrapped[case.function]
         terms, notes = build_terms(cases)
         holdout, _ = build_terms(held_cases)
-        for term in terms:
-            if term.case_names is not None:
-                self._write(
-                    reporter, f"batched {term.name}: {len(term.case_names)} cases in one call"
-                )
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
@@ -629,9 +655,103 @@ class SoftSession:
             before = self.state.fit.scores_before if self.state.fit is not None else None
             for line in render_table(results, before=before):
                 write(line)
+            if self.state.fit is not None:
+                from .report import render_parameters, render_uncertainty
+
+                write("fitted parameters (± standard error where the fit gives one):")
+                for line in render_parameters(self.state.fit) + render_uncertainty(self.state.fit):
+                    write(line)
         terminalreporter.write_sep("=", "soft scores")
         for line in render_summary(results, worst=_ini_int(self.config, "soft_summary_worst")):
             write(line)
+        fit = self.state.fit
+        if fit is not None:
+            from .report import render_fit_check
+
+            lines, agree = render_fit_check(fit, self.state.results)
+            for line in lines:
+                write(visible(line), **({} if agree else {"yellow": True}))
+            if not fit.converged and self._require_convergence():
+                write(
+                    "the fit did not converge and convergence is required "
+                    "(--fit-require-convergence): the run fails",
+                    red=True,
+                    bold=True,
+                )
+
+    def _require_convergence(self) -> bool:
+        # The flag, else the ini setting soft_fit_require_convergence (filled in by _ini.apply).
+        return bool(self.config.option.soft_fit_require_convergence)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        fit = self.state.fit
+        if fit is not None and not fit.converged and self._require_convergence():
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _direct_arguments(item: pytest.Item) -> dict[str, Any] | None:
+    """The arguments of a soft test that needs nothing from pytest's protocol: each one a
+    value of a direct ``parametrize``, no fixture (autouse ones included) and no mark besides
+    ``parametrize`` and ``soft_test`` (other marks may act at run time: skip, xfail,
+    usefixtures, timeout, a plugin's own). None for every other test."""
+    if not isinstance(item, pytest.Function) or inspect.iscoroutinefunction(item.obj):
+        return None
+    direct: set[str] = set()
+    for mark in item.iter_markers():
+        if mark.name == MARKER:
+            continue
+        if mark.name != "parametrize":
+            return None
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",") if name.strip()]
+        indirect = mark.kwargs.get("indirect", False)
+        if indirect is True:
+            continue
+        direct.update(
+            n for n in names if not (isinstance(indirect, (list, tuple)) and n in indirect)
+        )
+    wanted = list(item.fixturenames)
+    if not set(wanted) <= direct:
+        return None
+    callspec = getattr(item, "callspec", None)
+    # pytest 7 keeps direct values in callspec.funcargs; pytest 8 and later in callspec.params.
+    values = {**getattr(callspec, "funcargs", {}), **getattr(callspec, "params", {})}
+    if not set(wanted) <= set(values):
+        return None
+    return {name: values[name] for name in wanted}
+
+
+def _call_directly(
+    item: pytest.Function, body: functools.partial[Any], limit: float | None
+) -> tuple[str, float | None, bool]:
+    """Call a soft test that needs no fixture, quietly: (outcome, score, returned per-case
+    scores). Its output and warnings belong to the real run that follows."""
+    import io
+
+    from .errors import ScoreError
+    from .scores import check_score
+
+    call = _time_limited(body, item.nodeid, limit) if limit else body
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            returned = call()
+        except pytest.skip.Exception:
+            return "skipped", None, False
+        except (Exception, pytest.fail.Exception, pytest.xfail.Exception):
+            return "failed", None, False
+    try:
+        score = check_score(returned, item.nodeid)
+    except ScoreError:
+        return "failed", None, False
+    return "scored", score.value, score.cases is not None
 
 
 def _undo_patches(cases: list[Any]) -> None:
@@ -709,7 +829,10 @@ class _ProgressLine:
         now = time.monotonic()
         text = (
             f"fit: start {p.start + 1}/{p.starts}  iteration {p.iteration}  loss {p.loss:.6g}  "
-            f"best {p.best_loss:.6g}  |gradient| {p.grad_norm:.3g}  {p.seconds:.1f}s"
+            f"best {p.best_loss:.6g}  "
+            # A derivative-free method has no gradient to show (NaN).
+            + (f"|gradient| {p.grad_norm:.3g}  " if p.grad_norm == p.grad_norm else "")
+            + f"{p.seconds:.1f}s"
         )
         if self.live:
             if now - self.last >= 0.1:

@@ -97,7 +97,10 @@ def test_the_command_line_wins_over_the_ini_file(project):
     )
     fit = fit_lines(result)
     matching(fit, r"^method lsq\b")
-    assert float(matching(fit, r"^  impl\.a ").split()[-1]) == pytest.approx(1.5)
+    # The line reads "  impl.a  0 -> 1.5", with "± error" after it where the method gives one.
+    fitted = re.search(r"-> (\S+)", matching(fit, r"^  impl\.a "))
+    assert fitted is not None
+    assert float(fitted.group(1)) == pytest.approx(1.5)
 
 
 def test_holdout_seed_and_tolerance_come_from_the_ini_file(project):
@@ -183,7 +186,12 @@ def test_regression_tolerance_from_the_ini_file_fails_the_run(project):
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("soft_fit_method", "newton", "invalid choice: 'newton' (choose from auto, lsq, *"),
+        (
+            "soft_fit_method",
+            "newton",
+            "invalid choice: 'newton' (choose from auto, lsq, lbfgs, adam, sgd, powell, "
+            "nelder-mead)",
+        ),
         ("soft_fit_tol", "0", "expected a positive number, got '0'"),
         ("soft_fit_max_iter", "2.5", "expected a whole number of 1 or more, got '2.5'"),
         ("soft_fit_timeout", "nan", "expected a positive number, got 'nan'"),
@@ -209,10 +217,56 @@ def test_a_bad_ini_value_gets_the_same_message_as_the_bad_option(project, name, 
 def test_help_lists_every_setting_with_its_option(pytester):
     result = pytester.runpytest("--help")
     text = "\n".join(result.outlines)
-    for name, flag in SETTINGS.items():
+    for name, flag in [
+        *SETTINGS.items(),
+        ("soft_fit_require_convergence", "--fit-require-convergence"),
+    ]:
         assert re.search(rf"^  {name} \(string\):", text, re.MULTILINE), name
         assert flag in text
         assert re.search(rf"\(ini: {name}\)", re.sub(r"\s+", " ", text)), name
+
+
+@pytest.mark.compat
+@pytest.mark.parametrize(
+    ("text", "required"),
+    [("true", True), ("Yes", True), ("on", True), ("1", True), ("false", False), ("off", False)],
+)
+def test_require_convergence_reads_a_yes_no_ini_value(project, text, required):
+    ini(project, "pytest.ini", soft_fit_require_convergence=text)
+    # Two iterations of sgd stop at the iteration limit, far from converged.
+    result = project.runpytest(
+        "--fit", "--fit-dry-run", "--fit-method", "sgd", "--fit-max-iter", "2"
+    )
+    message = "*the fit did not converge and convergence is required*"
+    if required:
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines([message])
+    else:
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.no_fnmatch_line(message)
+
+
+def test_require_convergence_takes_a_toml_boolean(project):
+    (project.path / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\nsoft_fit_require_convergence = true\n", encoding="utf-8"
+    )
+    result = project.runpytest(
+        "--fit", "--fit-dry-run", "--fit-method", "sgd", "--fit-max-iter", "2"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*the fit did not converge and convergence is required*"])
+
+
+def test_a_bad_require_convergence_ini_value_is_a_usage_error(project):
+    path = ini(project, "pytest.ini", soft_fit_require_convergence="maybe")
+    result = project.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*ini setting soft_fit_require_convergence in {path}: expected true or false "
+            "(yes/no, on/off, 1/0), got 'maybe'"
+        ]
+    )
 
 
 def test_an_empty_ini_value_leaves_the_default(project):
