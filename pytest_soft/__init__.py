@@ -6,6 +6,7 @@ implementation declares the :class:`Parameters` that ``pytest --fit`` tunes with
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ._marker import soft_test
@@ -17,7 +18,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Param", "Parameters", "SoftError", "SoftWarning", "__version__", "scores", "soft_test"]
 
-__version__ = "0.1.0"
+# pyproject.toml holds the version; the installed package's metadata carries it here.
+try:
+    __version__ = version("pytest-soft")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 # numpy and autograd load on first use, so that the plugin costs nothing in suites without
 # soft tests.

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import SoftError
+
+if TYPE_CHECKING:
+    from .tracking import Tolerance
 
 EXIT_OK, EXIT_REGRESSED, EXIT_ERROR = 0, 1, 2
 
 
-def _tolerance(text: str) -> Any:
+def _tolerance(text: str) -> Tolerance:
     from .tracking import tolerance_type
 
     return tolerance_type(text)
@@ -124,7 +127,7 @@ def _history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write(path: str, write) -> None:  # type: ignore[no-untyped-def]
+def _write(path: str, write: Callable[[], object]) -> None:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         write()

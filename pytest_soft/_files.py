@@ -117,7 +117,7 @@ def sweep_stale_temporaries(target: Path) -> list[Path]:
     pattern = re.compile(
         re.escape(f".{target.name}.") + r"(\d+)\.[^/]*" + re.escape(TEMP_MARKER) + "$"
     )
-    swept = []
+    swept: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from . import _ini
 from ._files import atomic_write_text
 from ._marker import MARKER
 from ._state import STATE_KEY, SoftState
@@ -51,71 +52,85 @@ def _path_option(text: str) -> str:
     return text
 
 
-def _add_output_options(group: Any) -> None:
-    group.addoption(
+# Each is also an ini setting named after its dest (see _ini.py).
+OUTPUT_INI_OPTIONS = [
+    _ini.IniOption(
         "--soft-json",
-        type=_path_option,
-        dest="soft_json",
-        metavar="PATH",
-        help="write a JSON report of the soft tests to PATH: run metadata (time, git commit, "
+        "soft_json",
+        _path_option,
+        "write a JSON report of the soft tests to PATH: run metadata (time, git commit, "
         "versions), suite loss, every soft test, the fit, the baseline comparison.",
-    )
-    group.addoption(
+        metavar="PATH",
+        path=True,
+    ),
+    _ini.IniOption(
         "--soft-md",
-        type=_path_option,
-        dest="soft_md",
-        metavar="PATH",
-        help="write a Markdown summary to PATH (suite loss, worst tests, changes against the "
+        "soft_md",
+        _path_option,
+        "write a Markdown summary to PATH (suite loss, worst tests, changes against the "
         "baseline), e.g. for $GITHUB_STEP_SUMMARY or a pull-request comment.",
-    )
-    group.addoption(
+        metavar="PATH",
+        path=True,
+    ),
+    _ini.IniOption(
         "--soft-html",
-        type=_path_option,
-        dest="soft_html",
-        metavar="PATH",
-        help="write a self-contained HTML report to PATH: tables, a chart of the worst scores, "
+        "soft_html",
+        _path_option,
+        "write a self-contained HTML report to PATH: tables, a chart of the worst scores, "
         "the fit's loss curve, the trend of --soft-history.",
-    )
-    group.addoption(
+        metavar="PATH",
+        path=True,
+    ),
+    _ini.IniOption(
         "--soft-benchmark-json",
-        type=_path_option,
-        dest="soft_benchmark_json",
-        metavar="PATH",
-        help="write the suite loss and every soft test's score to PATH in github-action-"
+        "soft_benchmark_json",
+        _path_option,
+        "write the suite loss and every soft test's score to PATH in github-action-"
         "benchmark's customSmallerIsBetter format.",
-    )
-    group.addoption(
-        "--soft-baseline",
-        type=_path_option,
-        dest="soft_baseline",
         metavar="PATH",
-        help="compare this run's scores with the baseline file PATH (commit it): improved, "
+        path=True,
+    ),
+    _ini.IniOption(
+        "--soft-baseline",
+        "soft_baseline",
+        _path_option,
+        "compare this run's scores with the baseline file PATH (commit it): improved, "
         "regressed, new, changed, not run. A missing file is not an error.",
-    )
-    group.addoption(
-        "--soft-update-baseline",
-        action="store_true",
-        dest="soft_update_baseline",
-        help="write this run's scores (after the fit, if any) into the --soft-baseline file; "
-        "tests not run keep their entries.",
-    )
-    group.addoption(
+        metavar="PATH",
+        path=True,
+    ),
+    _ini.IniOption(
         "--soft-fail-regression",
-        type=_tolerance_option,
-        dest="soft_fail_regression",
-        metavar="TOL",
-        help="fail the run when the suite loss or a soft test's score is worse than the "
+        "soft_fail_regression",
+        _tolerance_option,
+        "fail the run when the suite loss or a soft test's score is worse than the "
         "baseline by more than TOL: 5%% (relative), 0.01 (absolute) or 5%%,0.01 (worse by "
         "more than both). A soft_test(tolerance=...) overrides it for that test.",
-    )
-    group.addoption(
+        metavar="TOL",
+    ),
+    _ini.IniOption(
         "--soft-history",
-        type=_path_option,
-        dest="soft_history",
-        metavar="PATH",
-        help="append this run (time, commit, suite loss, every score) as one JSON line to PATH; "
+        "soft_history",
+        _path_option,
+        "append this run (time, commit, suite loss, every score) as one JSON line to PATH; "
         "`python -m pytest_soft history PATH` shows the trend.",
-    )
+        metavar="PATH",
+        path=True,
+    ),
+]
+
+
+def _add_output_options(parser: pytest.Parser, group: Any) -> None:
+    for option in OUTPUT_INI_OPTIONS:
+        _ini.add(parser, group, option)
+        if option.dest == "soft_baseline":
+            group.addoption(
+                "--soft-update-baseline",
+                action="store_true",
+                dest="soft_update_baseline",
+                help="write this run's scores (after the fit, if any) into the --soft-baseline "
+                "file; tests not run keep their entries.",
+            )
 
 
 def _wants_outputs(config: pytest.Config) -> bool:
@@ -218,10 +233,12 @@ class SoftOutputs:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self._note_collected(session.items)
-        if self.worker and ("soft_baseline" in self.paths or "soft_json" in self.paths):
-            output = self.config.workeroutput  # type: ignore[attr-defined]
-            output[WORKER_COLLECTED] = sorted(self.collected)
-            output[WORKER_SOFT_COLLECTED] = sorted(self.soft_collected)
+        workeroutput = getattr(self.config, "workeroutput", None)  # set on xdist workers only
+        if workeroutput is not None and (
+            "soft_baseline" in self.paths or "soft_json" in self.paths
+        ):
+            workeroutput[WORKER_COLLECTED] = sorted(self.collected)
+            workeroutput[WORKER_SOFT_COLLECTED] = sorted(self.soft_collected)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._marker import SoftSpec
+from .errors import SoftError
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import functools
 
     from .fit import FitResult
     from .report import SoftResult
 
-SPEC_KEY = pytest.StashKey["SoftSpec | SoftError"]()
+SPEC_KEY = pytest.StashKey[SoftSpec | SoftError]()
 STATE_KEY = pytest.StashKey["SoftState"]()
 
 # Names under which a soft test's numbers travel in report.user_properties: to xdist's
@@ -34,6 +37,6 @@ class SoftState:
 
     results: dict[str, SoftResult] = field(default_factory=dict)
     # While the fit records soft tests: node id -> a call of the test body with its fixtures.
-    capturing: dict[str, Callable[[], Any]] | None = None
+    capturing: dict[str, functools.partial[Any]] | None = None
     fit: FitResult | None = None
     fit_written: list[Path] = field(default_factory=list)

@@ -140,7 +140,7 @@ def _check_bounds(what: str, bounds: Any) -> tuple[float | None, float | None]:
         raise ParameterError(
             f"{what}: bounds must be a pair (lower, upper), either of them None; got {bounds!r}."
         ) from None
-    out = []
+    out: list[float | None] = []
     for side, bound in (("lower", lo), ("upper", hi)):
         if bound is None:
             out.append(None)
@@ -457,7 +457,7 @@ def dumps_parameters(module: str, values: Mapping[str, Value]) -> str:
                 f"refusing to write parameter '{module}.{name}': "
                 f"it is not finite ({_short(array)})."
             )
-        text = _format_number(array) if array.ndim == 0 else _format_array(array, "    ")
+        text = _format_number(float(array)) if array.ndim == 0 else _format_array(array, "    ")
         lines.append(f"    {json.dumps(name)}: {text}")
     body = ",\n".join(lines)
     return (

@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from . import _ini
 from ._marker import MARKER, MARKER_HELP, SoftSpec, make_spec
-from ._outputs import _add_output_options, _fingerprint, _register_outputs, _wants_fingerprints
+from ._outputs import (
+    OUTPUT_INI_OPTIONS,
+    _add_output_options,
+    _fingerprint,
+    _register_outputs,
+    _wants_fingerprints,
+)
 from ._state import (
     P_CASES,
     P_FINGERPRINT,
@@ -40,7 +47,9 @@ if TYPE_CHECKING:
 # -- options ------------------------------------------------------------------------------------
 
 
-def _number(kind: Callable[[str], Any], check: Callable[[Any], bool], wanted: str):
+def _number(
+    kind: Callable[[str], Any], check: Callable[[Any], bool], wanted: str
+) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -69,6 +78,93 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _method(text: str) -> str:
+    if text not in FIT_METHODS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(FIT_METHODS)})"
+        )
+    return text
+
+
+_method.__name__ = "method"
+
+FIT_METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead")
+
+# The fit options a project sets once: each is also an ini setting named after its dest.
+FIT_INI_OPTIONS = [
+    _ini.IniOption(
+        "--fit-method",
+        "soft_fit_method",
+        _method,
+        "optimiser: auto (default; least squares when every score is 0 or more, there are "
+        "at least as many scores as fitted values and the Jacobian is cheap, else L-BFGS-B), "
+        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd, or without "
+        "any gradient (for code autograd cannot trace) powell or nelder-mead.",
+        metavar="{" + ",".join(FIT_METHODS) + "}",
+        default="auto",
+    ),
+    _ini.IniOption(
+        "--fit-tol",
+        "soft_fit_tol",
+        _positive_float,
+        "convergence tolerance on the loss change, step and gradient (default 1e-12).",
+        metavar="TOL",
+        default=1e-12,
+    ),
+    _ini.IniOption(
+        "--fit-max-iter",
+        "soft_fit_max_iter",
+        _positive_int,
+        "iteration limit of each start (default 1000).",
+        metavar="N",
+        default=1000,
+    ),
+    _ini.IniOption(
+        "--fit-timeout",
+        "soft_fit_timeout",
+        _positive_float,
+        "wall-time budget of the fit, counted from after scipy is imported (the record "
+        "pass before it is not counted); when it runs out, the best parameters seen are kept, "
+        "checked and reported as not converged.",
+        metavar="SECONDS",
+    ),
+    _ini.IniOption(
+        "--fit-restarts",
+        "soft_fit_restarts",
+        _non_negative_int,
+        "run N more starts drawn at random within the bounds (around the initial value "
+        "where unbounded); the best result wins (default 0).",
+        metavar="N",
+        default=0,
+    ),
+    _ini.IniOption(
+        "--fit-seed",
+        "soft_fit_seed",
+        _non_negative_int,
+        "seed for restarts, the hold-out split and the gradient check (default 0).",
+        metavar="N",
+        default=0,
+    ),
+    _ini.IniOption(
+        "--fit-holdout",
+        "soft_fit_holdout",
+        _fraction,
+        "keep this share of the soft tests (drawn with --fit-seed) out of the fit and "
+        "report their loss separately, before and after.",
+        metavar="FRACTION",
+        default=0.0,
+    ),
+    _ini.IniOption(
+        "--fit-require-convergence",
+        "soft_fit_require_convergence",
+        _ini.boolean,
+        "make the run fail (exit status 1) when the fit stops before it converges, for CI.",
+        default=False,
+        switch=True,
+    ),
+]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("soft", "soft unit tests (pytest-soft)")
     group.addoption(
@@ -94,59 +190,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fit only these parameters: full names (sine.omega) or module names for a whole "
         "group, separated by commas. Default: every parameter the selected soft tests read.",
     )
-    group.addoption(
-        "--fit-method",
-        choices=["auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead"],
-        default="auto",
-        dest="soft_fit_method",
-        help="optimiser: auto (default; least squares when every score is 0 or more, there are "
-        "at least as many scores as fitted values and the Jacobian is cheap, else L-BFGS-B), "
-        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd, or without "
-        "any gradient (for code autograd cannot trace) powell or nelder-mead.",
-    )
-    group.addoption(
-        "--fit-tol",
-        type=_positive_float,
-        default=1e-12,
-        dest="soft_fit_tol",
-        metavar="TOL",
-        help="convergence tolerance on the loss change, step and gradient (default 1e-12).",
-    )
-    group.addoption(
-        "--fit-max-iter",
-        type=_positive_int,
-        default=1000,
-        dest="soft_fit_max_iter",
-        metavar="N",
-        help="iteration limit of each start (default 1000).",
-    )
-    group.addoption(
-        "--fit-timeout",
-        type=_positive_float,
-        default=None,
-        dest="soft_fit_timeout",
-        metavar="SECONDS",
-        help="wall-time budget of the fit, counted from after scipy is imported (the record "
-        "pass before it is not counted); when it runs out, the best parameters seen are kept, "
-        "checked and reported as not converged.",
-    )
-    group.addoption(
-        "--fit-restarts",
-        type=_non_negative_int,
-        default=0,
-        dest="soft_fit_restarts",
-        metavar="N",
-        help="run N more starts drawn at random within the bounds (around the initial value "
-        "where unbounded); the best result wins (default 0).",
-    )
-    group.addoption(
-        "--fit-seed",
-        type=_non_negative_int,
-        default=0,
-        dest="soft_fit_seed",
-        metavar="N",
-        help="seed for restarts, the hold-out split and the gradient check (default 0).",
-    )
+    for option in FIT_INI_OPTIONS:
+        _ini.add(parser, group, option)
     group.addoption(
         "--fit-lr",
         type=_positive_float,
@@ -165,27 +210,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fit-seed), every case once an epoch, instead of the whole suite.",
     )
     group.addoption(
-        "--fit-holdout",
-        type=_fraction,
-        default=0.0,
-        dest="soft_fit_holdout",
-        metavar="FRACTION",
-        help="keep this share of the soft tests (drawn with --fit-seed) out of the fit and "
-        "report their loss separately, before and after.",
-    )
-    group.addoption(
         "--fit-dry-run",
         action="store_true",
         dest="soft_fit_dry_run",
         help="fit and run the tests with the tuned values, but write no parameter file.",
-    )
-    group.addoption(
-        "--fit-require-convergence",
-        action="store_true",
-        default=None,
-        dest="soft_fit_require_convergence",
-        help="make the run fail (exit status 1) when the fit stops before it converges, for "
-        "CI. Also the ini setting soft_fit_require_convergence.",
     )
     group.addoption(
         "--fit-lock-timeout",
@@ -195,13 +223,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="how long a fit waits for another fit of the same project to finish (default 600).",
     )
-    _add_output_options(group)
-    parser.addini(
-        "soft_fit_require_convergence",
-        "fail the run when --fit stops before it converges (as --fit-require-convergence).",
-        type="bool",
-        default=False,
-    )
+    _add_output_options(parser, group)
     parser.addini(
         "soft_summary_worst",
         "how many of the worst soft tests the end-of-run summary lists (default 5).",
@@ -210,6 +232,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _ini.apply(config, [*FIT_INI_OPTIONS, *OUTPUT_INI_OPTIONS])
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[STATE_KEY] = SoftState()
     _ini_int(config, "soft_summary_worst")  # a bad value is reported now, not after the run
@@ -405,7 +428,11 @@ class SoftSession:
         if session.testsfailed and not config.option.continue_on_collection_errors:
             return None  # pytest's own loop reports the collection errors
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        items = [i for i in session.items if isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)]
+        items = [
+            i
+            for i in session.items
+            if isinstance(i, pytest.Function) and isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)
+        ]
         if not items:
             raise pytest.UsageError(
                 "--fit: no soft tests selected, so there is nothing to fit. Mark tests with "
@@ -452,7 +479,7 @@ class SoftSession:
             # Test ids and parameter names may hold newlines and terminal escapes: show them.
             reporter.write_line(visible(line), **(markup or {}))
 
-    def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str], list[str]]:
+    def _record(self, items: list[pytest.Function]) -> tuple[list[Any], list[str], list[str]]:
         """Call each soft test once, quietly, to capture its body and score: directly where it
         needs no fixture, else through pytest's protocol, which sets its fixtures up."""
         from .batch import Case
@@ -468,8 +495,8 @@ class SoftSession:
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
                 arguments = _direct_arguments(item)
+                body: functools.partial[Any] | None
                 if arguments is not None:
-                    assert isinstance(item, pytest.Function)
                     body = functools.partial(item.obj, **arguments)
                     outcome, score, cases_returned = _call_directly(item, body, limit)
                 else:
@@ -478,11 +505,14 @@ class SoftSession:
                     (skipped if outcome == "skipped" else failed).append(item.nodeid)
                     continue
                 assert body is not None and score is not None
-                batchable = (
+                batch_key = None
+                if (
                     spec.batch
                     and not cases_returned
                     and getattr(item, "callspec", None) is not None
-                )
+                    and item.parent is not None
+                ):
+                    batch_key = (item.parent.nodeid, item.originalname)
                 cases.append(
                     Case(
                         name=item.nodeid,
@@ -491,7 +521,7 @@ class SoftSession:
                         weight=spec.weight,
                         threshold=spec.threshold,
                         score=score,
-                        batch_key=(item.parent.nodeid, item.originalname) if batchable else None,
+                        batch_key=batch_key,
                     )
                 )
         finally:
@@ -499,7 +529,7 @@ class SoftSession:
         return cases, failed, skipped
 
     def _record_by_protocol(
-        self, items: list[pytest.Item], index: int
+        self, items: list[pytest.Function], index: int
     ) -> tuple[functools.partial[Any] | None, str, float | None, bool]:
         """Run one soft test through pytest's protocol (fixtures set up and torn down, skips,
         marks, timeouts) without reporting it; return its body, outcome and score."""
@@ -511,7 +541,7 @@ class SoftSession:
         finally:
             item.user_properties[:] = saved_properties
         call = next((r for r in reports if r.when == "call"), None)
-        props = dict(call.user_properties) if call is not None else {}
+        props: dict[str, Any] = dict(call.user_properties) if call is not None else {}
         body = self.state.capturing.pop(item.nodeid, None) if self.state.capturing else None
         if body is None or P_SCORE not in props:
             return None, "skipped" if any(r.skipped for r in reports) else "failed", None, False
@@ -650,10 +680,8 @@ class SoftSession:
                 )
 
     def _require_convergence(self) -> bool:
-        option = self.config.option.soft_fit_require_convergence
-        return bool(
-            self.config.getini("soft_fit_require_convergence") if option is None else option
-        )
+        # The flag, else the ini setting soft_fit_require_convergence (filled in by _ini.apply).
+        return bool(self.config.option.soft_fit_require_convergence)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -779,12 +807,18 @@ def _time_limited(body: Callable[..., Any], name: str, seconds: float) -> Callab
     return call
 
 
+def _is_terminal(reporter: Any) -> bool:
+    # pytest 7 has isatty as a plain bool attribute; pytest 8 and later make it callable.
+    isatty = reporter.isatty
+    return bool(isatty() if callable(isatty) else isatty)
+
+
 class _ProgressLine:
     """The fit's progress: a live line on a terminal, a plain line every few seconds in logs."""
 
     def __init__(self, reporter: Any, every: float = 2.0) -> None:
         self.reporter = reporter
-        self.live = reporter is not None and reporter.isatty()
+        self.live = reporter is not None and _is_terminal(reporter)
         self.every = every
         self.last = -float("inf")
         self.shown = False

@@ -145,7 +145,8 @@ CATALOGUE = [
              {"test_soft.py": returns("time.sleep(60)", imports="import time")},
              command=("pytest-subprocess", "--timeout", "2", "--timeout-method", "signal"),
              exit=FAILED,
-             message=r"(?s)Failed: Timeout \(>2.0s\) from pytest-timeout.*"
+             # pytest-timeout 2.2 (the floor) words it "Timeout >2.0s"
+             message=r"(?s)Failed: Timeout \(?>2.0s.*"
                      r"1 gave no score.*FAILED test_soft.py::test_bad"),
     BadInput("soft test prints 5 MB",
              {"test_soft.py": returns("print('x' * 5_000_000) or 0.5")},
@@ -387,6 +388,10 @@ CATALOGUE = [
     BadInput("ini soft_summary_worst not a number",
              {"pytest.ini": "[pytest]\nsoft_summary_worst = many\n"}, exit=USAGE,
              message=r"ini setting soft_summary_worst must be a whole number, got 'many'"),
+    BadInput("any other ini setting malformed (`soft_fit_max_iter = 2.5`)",
+             {"pytest.ini": "[pytest]\nsoft_fit_max_iter = 2.5\n"}, exit=USAGE,
+             message=r"ini setting soft_fit_max_iter in \S*pytest.ini: expected a whole number "
+                     r"of 1 or more, got '2.5'"),
 ]
 # fmt: on
 

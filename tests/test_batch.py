@@ -153,6 +153,7 @@ SINE_IMPL = """
 """
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("marker_args", ["", "(batch=False)"])
 def test_plugin_batches_parametrized_cases_unless_opted_out(pytester, marker_args):
     pytester.makepyfile(sineimpl=textwrap.dedent(SINE_IMPL))
@@ -244,6 +245,7 @@ def test_minibatches_are_only_for_adam_and_sgd(impl):
         fit(terms, method="lbfgs", batch_size=2)
 
 
+@pytest.mark.compat
 def test_fit_batch_size_end_to_end(pytester):
     pytester.makepyfile(sineimpl=textwrap.dedent(SINE_IMPL))
     pytester.makepyfile(test_sine=textwrap.dedent(SINE_TESTS.format(marker_args="")))
@@ -270,6 +272,7 @@ def test_fit_batch_size_end_to_end(pytester):
     assert params["parameters"]["omega"] == pytest.approx(1.3, abs=1e-3)
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("score", ["squared_error", "absolute_error", "relative_error", "huber"])
 def test_the_shipped_score_functions_keep_batching(impl, score):
     from pytest_soft import scores

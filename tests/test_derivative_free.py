@@ -79,6 +79,7 @@ def best_within_bounds() -> tuple[float, float]:
     return float(e @ y / (e @ e)), float(rate)
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("method", ["powell", "nelder-mead"])
 def test_code_autograd_cannot_trace_is_fitted_within_its_bounds(import_module, method) -> None:
     module = import_module("decay", MATH_IMPL)

@@ -76,6 +76,7 @@ def _loss_line(output: str) -> tuple[float, float]:
     return float(match[1]), float(match[2])
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("impl", "start", "targets", "args"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )

@@ -116,6 +116,7 @@ def example_globals(
 # -- sine ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_sine_plain_fit_is_stuck_and_restarts_find_omega(pytester: pytest.Pytester) -> None:
     # The README's story: a plain fit from omega = 1 ends in a local minimum ...
     stuck = run(pytester, "sine", "--fit")

@@ -101,6 +101,7 @@ def after(result, full_name: str):
 # -- convergence and the optimisers -----------------------------------------------------------
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("method", "options", "tolerance"),
     [
@@ -190,6 +191,7 @@ def test_least_squares_refuses_a_negative_score_naming_the_test(load):
         fit([negative], method="lsq")
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("method", "options"),
     [("lsq", {}), ("lbfgs", {}), ("adam", {"lr": 0.1, "max_iter": 300}), ("sgd", {"lr": 0.1})],
@@ -441,6 +443,7 @@ NAN_MODEL = """
 """
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("method", "options"),
     [("lsq", {}), ("lbfgs", {}), ("adam", {"lr": 0.5, "max_iter": 200}), ("sgd", {"lr": 0.5})],

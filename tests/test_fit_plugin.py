@@ -104,6 +104,7 @@ def line_matching(lines: list[str], pattern: str) -> str:
 # -- the fit and the run after it ---------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_fit_tunes_writes_and_then_runs_with_the_tuned_values(pytester):
     project(pytester)
     plain = pytester.runpytest()
@@ -191,6 +192,7 @@ def test_soft_report_shows_a_before_column_after_a_fit(pytester):
     assert line_matching(table, r"test_soft\.py::test_slope$").split()[-2] == "passed"
 
 
+@pytest.mark.compat
 def test_progress_is_printed_as_plain_lines_when_output_is_not_a_terminal(pytester):
     project(pytester)
     result = pytester.runpytest("--fit")
@@ -323,6 +325,7 @@ def test_fixtures_and_parametrize_work_and_fixtures_are_set_up_once_for_the_fit(
 # -- optimiser options --------------------------------------------------------------------------
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("args", "method"),
     [
@@ -355,6 +358,7 @@ NEGATIVE = """
 """
 
 
+@pytest.mark.compat
 def test_auto_method_is_lbfgs_when_a_score_is_negative(pytester):
     project(pytester, NEGATIVE)
     result = pytester.runpytest("--fit")
@@ -417,6 +421,7 @@ WAVE_TESTS = """
 """
 
 
+@pytest.mark.compat
 def test_restarts_are_reproducible_with_a_seed_and_report_how_many_reached_the_best(pytester):
     project(pytester, WAVE_TESTS, impl=None, wave=WAVE)
     args = ["--fit", "--fit-dry-run", "--fit-max-iter", "50", "--fit-restarts", "5"]
@@ -482,6 +487,7 @@ HOLDOUT_TESTS = """
 """
 
 
+@pytest.mark.compat
 def test_holdout_reports_training_and_held_out_loss_before_and_after(pytester):
     project(pytester, HOLDOUT_TESTS)
     result = pytester.runpytest("--fit", "--fit-holdout", "0.5", "--fit-seed", "0")
@@ -595,6 +601,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("construct", list(BROKEN))
 def test_code_that_breaks_autograd_is_an_error_naming_the_test(pytester, construct):
     expression, hint = BROKEN[construct]
@@ -719,6 +726,7 @@ def test_ctrl_c_during_the_fit_leaves_parameter_files_unchanged(pytester):
     assert parameter_files(pytester.path) == before
 
 
+@pytest.mark.compat
 def test_fit_with_xdist_is_refused(pytester, protected):
     result = pytester.runpytest("--fit", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -726,6 +734,7 @@ def test_fit_with_xdist_is_refused(pytester, protected):
     assert protected()
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("args", "message"),
     [

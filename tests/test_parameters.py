@@ -197,6 +197,7 @@ def test_parameter_file_sits_beside_the_module(tmp_path):
     assert parameter_file_for(tmp_path / "sine.py") == tmp_path / "sine.params.json"
 
 
+@pytest.mark.compat
 def test_file_beside_the_module_is_loaded_on_import(import_module, tmp_path):
     (tmp_path / "impl.params.json").write_text(
         file_text('"omega": 2.5, "w": [4.0, 5.0, 6.0], "m": [[0.0, 1.0], [2.0, 3.0]]')
@@ -257,6 +258,7 @@ def test_reads_are_recorded_inside_record_reads(import_module):
 TRICKY = [0.1 + 0.2, 1e-310, -0.0, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308]
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("value", TRICKY, ids=repr)
 def test_save_round_trips_a_float_exactly(import_module, value):
     source = """

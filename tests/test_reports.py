@@ -228,6 +228,7 @@ def test_svg_charts_draw_and_skip_values_that_are_not_numbers():
 # -- JSON and benchmark -------------------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_json_report_round_trips_into_a_comparable_snapshot(tmp_path):
     results = [
         result("t::a", 0.25, weight=2.0, fingerprint="sha256:ff", tolerance="5%"),
@@ -314,6 +315,7 @@ def git(path: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("raw_ids", [False, True], ids=["escaped-ids", "raw-ids"])
 def test_every_report_written_by_a_run_with_hostile_ids(pytester, raw_ids):
     pytester.makepyfile(test_soft=TESTS)
@@ -423,6 +425,7 @@ FIT_TESTS = """
 """
 
 
+@pytest.mark.compat
 def test_after_a_fit_the_reports_show_before_and_after(pytester):
     pytester.makepyfile(impl=FIT_IMPL, test_soft=FIT_TESTS)
     pytester.syspathinsert()
@@ -468,6 +471,7 @@ def test_after_a_fit_the_reports_show_before_and_after(pytester):
     assert "| impl.a | 0 | 1.66667 |" in markdown
 
 
+@pytest.mark.compat
 def test_xdist_gives_the_same_scores_in_the_json_report(pytester):
     pytester.makepyfile(test_soft=TESTS)
     serial = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--soft-json", "serial.json")

@@ -28,6 +28,7 @@ TEST_ID = "tests/test_fit.py::test_curve[x=0.5]"
 # -- check_score: accepted ----------------------------------------------------------------------
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("returned", "expected"),
     [
@@ -109,6 +110,7 @@ REJECTED = [
 ]
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("returned", "message"), [pytest.param(*case[1:], id=case[0]) for case in REJECTED]
 )
@@ -134,6 +136,7 @@ EXPECTED = np.array([1.0, 0.0, 5.0, 0.5])
 # residuals actual - expected: 0, 2, -2, -1.5
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("function", "kwargs", "value"),
     [
@@ -177,6 +180,7 @@ E = np.array([1.5, 0.0, 5.0, 0.5, 0.25])
 R = A - E  # -0.5, 2, -2, -1.5, -0.05
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("function", "kwargs", "gradient"),
     [

@@ -432,6 +432,7 @@ def test_a_missing_baseline_is_reported_and_created_by_update(pytester):
     assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.compat
 def test_a_regression_beyond_the_tolerance_fails_the_run_with_every_regressed_test(pytester):
     write_project(pytester)
     run(pytester, "--soft-baseline", "baseline.json", "--soft-update-baseline")
@@ -611,6 +612,7 @@ def test_an_unusable_baseline_is_a_usage_error_naming_it(pytester):
     result.stderr.fnmatch_lines(["*--soft-baseline:*b.json: this is a 'something else' file*"])
 
 
+@pytest.mark.compat
 def test_the_fit_updates_the_baseline_with_the_fitted_scores(pytester):
     pytester.makepyfile(
         impl="""
@@ -646,6 +648,7 @@ def cli(*args, cwd):
     )
 
 
+@pytest.mark.compat
 def test_history_grows_by_one_line_per_run_and_the_cli_shows_the_trend(pytester):
     write_project(pytester)
     run(pytester, "--soft-history", "h.jsonl")
@@ -774,6 +777,7 @@ def test_cli_usage_and_file_errors_exit_2(tmp_path, args, message):
 # -- pytest-xdist -------------------------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_under_xdist_the_controller_compares_and_writes_once(pytester):
     write_project(pytester)
     run(pytester, "--soft-baseline", "b.json", "--soft-update-baseline")

@@ -101,6 +101,7 @@ def test_a_reduction_over_a_cases_own_vector_fits_to_the_per_case_optimum(pytest
     assert stored["b"] == pytest.approx(again["b"], rel=1e-8)
 
 
+@pytest.mark.compat
 def test_the_run_after_the_fit_confirms_its_loss(pytester):
     pytester.makepyfile(
         impl="""
@@ -304,6 +305,7 @@ def test_a_fit_stopped_by_its_iteration_limit_says_not_converged_first(pytester)
     assert json.loads((pytester.path / "out.json").read_text())["fit"]["converged"] is True
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("how", ["option", "ini"])
 def test_require_convergence_fails_the_run_and_keeps_the_written_parameters(pytester, how):
     pytester.makepyfile(**SLOW)

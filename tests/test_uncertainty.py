@@ -36,6 +36,7 @@ def linear_problem(seed: int = 1, n: int = 30) -> tuple[np.ndarray, np.ndarray, 
     return design, y, beta
 
 
+@pytest.mark.compat
 def test_linear_model_matches_the_textbook_covariance() -> None:
     design, y, beta = linear_problem()
     residuals = design @ beta - y
@@ -313,6 +314,7 @@ TESTS = """
 """
 
 
+@pytest.mark.compat
 def test_fit_section_and_reports_show_errors_correlations_and_the_undetermined_pair(
     pytester: pytest.Pytester,
 ) -> None:

@@ -34,6 +34,7 @@ def junit_scores(path) -> dict[str, float]:
     return scores
 
 
+@pytest.mark.compat
 def test_parallel_run_reports_exactly_what_a_single_process_run_does(sine, section):
     single = sine.runpytest("--soft-report", "--junitxml=single.xml")
     single.assert_outcomes(passed=200)

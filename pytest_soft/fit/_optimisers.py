@@ -246,12 +246,10 @@ def run_lbfgs(run: Run, x0: np.ndarray, tol: float) -> Stop:
     def callback(x: np.ndarray) -> None:
         run.iteration(last.get("loss", math.nan), float(np.linalg.norm(last.get("grad", 0.0))))
 
-    bounds = list(
-        zip(
-            np.where(np.isinf(problem.lower), None, problem.lower),
-            np.where(np.isinf(problem.upper), None, problem.upper),
-        )
-    )
+    bounds = [
+        (None if math.isinf(lo) else float(lo), None if math.isinf(hi) else float(hi))
+        for lo, hi in zip(problem.lower, problem.upper)
+    ]
     with _one_blas_thread():
         result = minimize(
             fun,

@@ -459,11 +459,11 @@ def _fit_block(
         if ended.kind is StopKind.TIME_BUDGET:
             stop = ended
             break
-        enough = _nothing_left_to_gain(problem, best_x, best_loss)
-        if enough:
+        settled = _nothing_left_to_gain(problem, best_x, best_loss)
+        if settled:
             if start < total_starts - 1:
                 left = total_starts - 1 - start
-                stop = Stop(stop.kind, f"{stop.detail}; {enough}, so {left} more start(s) skipped")
+                stop = Stop(stop.kind, f"{stop.detail}; {settled}, so {left} more start(s) skipped")
             break
 
     # The value put in is the best point seen; recompute its loss and scores plainly.

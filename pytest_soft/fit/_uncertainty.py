@@ -222,7 +222,7 @@ def _groups(
 ) -> list[Undetermined]:
     """The involved elements, split into groups that the undetermined directions link (the
     projection onto those directions does not depend on which basis the SVD chose)."""
-    index = list(np.flatnonzero(involved))
+    index = [int(i) for i in np.flatnonzero(involved)]
     seen: set[int] = set()
     out = []
     for i in index:
@@ -256,20 +256,21 @@ def merge(parts: Sequence[Uncertainty]) -> Uncertainty:
     order = sorted(elements)
     names = tuple(e for name in order for e in elements[name])
     position = {e: i for i, e in enumerate(names)}
-    available = [part for part in parts if part.available]
+    # (names, correlation) of the parts that have a correlation matrix.
+    available = [(part.names, part.correlation) for part in parts if part.correlation is not None]
     correlation = None
     if available:
         correlation = np.full((len(names), len(names)), np.nan)
         determined = [
             position[e]
-            for part in available
-            for k, e in enumerate(part.names)
-            if np.isfinite(part.correlation[k, k])
+            for part_names, part_correlation in available
+            for k, e in enumerate(part_names)
+            if np.isfinite(part_correlation[k, k])
         ]
         correlation[np.ix_(determined, determined)] = 0.0
-        for part in available:
-            idx = [position[e] for e in part.names]
-            correlation[np.ix_(idx, idx)] = part.correlation
+        for part_names, part_correlation in available:
+            idx = [position[e] for e in part_names]
+            correlation[np.ix_(idx, idx)] = part_correlation
     notes = sorted({part.note for part in parts if part.note})
     return Uncertainty(
         names=names,

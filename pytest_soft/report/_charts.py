@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._text import format_number, visible
 
@@ -21,7 +21,7 @@ def _e(text: Any) -> str:
     return escape(visible(str(text)), quote=True)
 
 
-def finite(x: Any) -> bool:
+def finite(x: Any) -> TypeGuard[float]:
     """Whether ``x`` (a value of a JSON report) is a finite number."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 

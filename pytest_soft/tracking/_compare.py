@@ -192,7 +192,7 @@ class Change:
     @property
     def relative(self) -> float | None:
         delta = self.delta
-        if delta is None or self.old == 0:
+        if delta is None or self.old is None or self.old == 0:
             return None
         return delta / abs(self.old)
 

@@ -9,6 +9,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -297,11 +298,9 @@ def append_history(path: str | os.PathLike[str], record: Mapping[str, Any]) -> N
             f"{path}: cannot open the history file for appending: {exc.strerror or exc}."
         ) from None
     try:
-        try:
+        if sys.platform != "win32":  # Windows: O_APPEND alone
             import fcntl
-        except ImportError:  # Windows: O_APPEND alone
-            fcntl = None  # type: ignore[assignment]
-        if fcntl is not None:
+
             fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
