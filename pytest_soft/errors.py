@@ -14,6 +14,7 @@ __all__ = [
     "ParameterFileError",
     "ScoreError",
     "SoftError",
+    "SoftTestTimeout",
     "SoftWarning",
     "ToleranceError",
     "TracingError",
@@ -51,6 +52,10 @@ class TracingError(FitError):
 
 class NegativeScore(FitError):
     """A score below 0, which least squares cannot take."""
+
+
+class SoftTestTimeout(SoftError):
+    """A soft test body ran past pytest-timeout's limit while the fit evaluated it."""
 
 
 class SoftWarning(UserWarning):
