@@ -374,7 +374,11 @@ def _undo_patches(cases: list[Any]) -> None:
 
 def _per_test_timeout(config: pytest.Config) -> float | None:
     """pytest-timeout's per-test limit, when that plugin is active and one is set."""
-    seconds = getattr(config, "_env_timeout", None)  # its option, ini or environment setting
+    timeout_plugin = config.pluginmanager.get_plugin("timeout")
+    if timeout_plugin is None:
+        return None
+    # Its own reading of its option, ini setting and environment variable.
+    seconds = timeout_plugin.get_env_settings(config).timeout
     if not seconds:
         return None
     import signal

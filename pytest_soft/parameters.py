@@ -12,7 +12,6 @@ import json
 import math
 import sys
 import warnings
-import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ __all__ = [
     "ParamSpec",
     "Parameters",
     "dumps_parameters",
-    "groups",
     "load_parameter_file",
     "parameter_file_for",
     "record_reads",
@@ -46,9 +44,6 @@ Value = float | np.ndarray
 # Names of the group's own methods and properties, which a parameter cannot shadow.
 _RESERVED = frozenset({"save", "reload", "reset", "to_dict", "module", "path", "specs", "update"})
 
-# Groups by module name. Weak, so a module that is dropped from sys.modules (pytester does this
-# between runs) takes its group with it.
-_REGISTRY: weakref.WeakValueDictionary[str, Parameters] = weakref.WeakValueDictionary()
 
 # Key under which a module's globals remember the code object that declared its group, to tell
 # a second group in one module (an error) from a re-import or reload of the module (fine).
@@ -219,7 +214,6 @@ class Parameters:
         d["_specs"] = specs
         d["_values"] = {name: spec.initial for name, spec in specs.items()}
         self.reload()
-        _REGISTRY[module] = self
 
     # -- reading and writing values -------------------------------------------------------
 
@@ -420,11 +414,6 @@ def parameter_file_for(module_file: str | Path) -> Path:
     """The parameter file beside a module's source: ``pkg/sine.py`` -> ``pkg/sine.params.json``."""
     source = Path(module_file)
     return source.with_name(source.name.split(".", 1)[0] + SUFFIX)
-
-
-def groups() -> list[Parameters]:
-    """Every live parameter group, in module-name order."""
-    return [_REGISTRY[name] for name in sorted(_REGISTRY.keys())]
 
 
 def record_reads() -> contextlib.AbstractContextManager[set[tuple[Parameters, str]]]:

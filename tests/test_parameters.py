@@ -26,7 +26,6 @@ from pytest_soft.parameters import (
     FORMAT_NAME,
     FORMAT_VERSION,
     dumps_parameters,
-    groups,
     load_parameter_file,
     parameter_file_for,
     record_reads,
@@ -234,12 +233,6 @@ def test_parameter_no_longer_declared_is_warned_about_and_dropped_on_save(import
     stored = load_parameter_file(path)
     assert set(stored) == {"omega", "w", "m"}
     assert stored["omega"] == 4.0
-
-
-def test_a_group_is_registered_under_its_module_name(import_module):
-    impl = import_module("impl", IMPL)
-    assert impl.theta in groups()
-    assert [g.module for g in groups()] == sorted(g.module for g in groups())
 
 
 def test_reads_are_recorded_inside_record_reads(import_module):

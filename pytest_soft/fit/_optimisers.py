@@ -408,11 +408,10 @@ def run_first_order(
         loss, grad, _ = loss_and_grad(problem, x)
         run.seen(x, loss)
         if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-            run.nonfinite += 1
-            if run.best_x is None or run.nonfinite > 20:
+            back = _step_back(run, lr)
+            if back is None:
                 return NON_FINITE
-            # Step back to the best point and take smaller steps from there.
-            x, lr, state = run.best_x.copy(), lr * 0.5, {}
+            x, lr, state = *back, {}
             continue
         gnorm = float(np.linalg.norm(grad))
         run.iteration(loss, gnorm)
@@ -430,6 +429,15 @@ def run_first_order(
                     StopKind.NO_PROGRESS, f"no progress: no lower loss in {patience} iterations"
                 )
         x = np.clip(_step(method, x, grad, state, lr), problem.lower, problem.upper)
+
+
+def _step_back(run: Run, lr: float) -> tuple[np.ndarray, float] | None:
+    """After a non-finite loss or gradient: go back to the best point and take smaller steps
+    from there; None when there is no finite point to go back to, or it keeps happening."""
+    run.nonfinite += 1
+    if run.best_x is None or run.nonfinite > 20:
+        return None
+    return run.best_x.copy(), lr * 0.5
 
 
 def _step(
@@ -469,10 +477,10 @@ def _run_minibatch(
         loss *= minibatches.scale
         grad = grad * minibatches.scale
         if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-            run.nonfinite += 1
-            if run.best_x is None or run.nonfinite > 20:
+            back = _step_back(run, lr)
+            if back is None:
                 return NON_FINITE
-            x, lr, state = run.best_x.copy(), lr * 0.5, {}
+            x, lr, state = *back, {}
             continue
         run.iteration(loss, float(np.linalg.norm(grad)))
         x = np.clip(_step(method, x, grad, state, lr), problem.lower, problem.upper)

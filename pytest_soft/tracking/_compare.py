@@ -189,13 +189,6 @@ class Change:
             return None
         return self.new - self.old
 
-    @property
-    def relative(self) -> float | None:
-        delta = self.delta
-        if delta is None or self.old is None or self.old == 0:
-            return None
-        return delta / abs(self.old)
-
 
 @dataclass
 class Comparison:
