@@ -195,7 +195,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="how long a fit waits for another fit of the same project to finish (default 600).",
     )
+    group.addoption(
+        "--fit-backend",
+        choices=["auto", "autograd", "jax"],
+        default=None,
+        dest="soft_fit_backend",
+        help="what differentiates the soft tests: auto (default; JAX for the soft tests whose "
+        "score is a JAX array, autograd for the others), autograd, or jax (needs the extra: "
+        "pip install 'pytest-soft[jax]'). Also the ini setting soft_fit_backend.",
+    )
     _add_output_options(group)
+    parser.addini(
+        "soft_fit_backend",
+        "what differentiates the soft tests in a fit: auto, autograd or jax (as --fit-backend).",
+        default="auto",
+    )
     parser.addini(
         "soft_fit_require_convergence",
         "fail the run when --fit stops before it converges (as --fit-require-convergence).",
@@ -224,10 +238,32 @@ def pytest_configure(config: pytest.Config) -> None:
             "--fit-batch-size takes minibatches for --fit-method adam or sgd; the "
             f"{config.option.soft_fit_method} method takes every soft test at each step."
         )
+    if config.option.soft_fit:
+        _fit_backend(config)  # a bad choice is reported now, not after the run
     config.pluginmanager.register(SoftSession(config), "soft-session")
     if config.option.soft_fit and not hasattr(config, "workerinput"):
         config.pluginmanager.register(FitLock(config), "soft-fit-lock")
     _register_outputs(config)
+
+
+def _fit_backend(config: pytest.Config) -> str:
+    """--fit-backend, else the ini setting soft_fit_backend, else auto."""
+    from .fit._problem import BACKENDS, INSTALL_JAX
+
+    choice = config.option.soft_fit_backend or str(config.getini("soft_fit_backend")).strip()
+    if choice not in BACKENDS:
+        raise pytest.UsageError(
+            f"ini setting soft_fit_backend must be one of {', '.join(BACKENDS)}, got {choice!r}"
+        )
+    if choice == "jax":
+        import importlib.util
+
+        if importlib.util.find_spec("jax") is None:
+            raise pytest.UsageError(
+                f"--fit-backend jax needs JAX, which is not installed. Install the extra: "
+                f"{INSTALL_JAX}"
+            )
+    return choice
 
 
 def _xdist_workers(config: pytest.Config) -> bool:
@@ -534,6 +570,7 @@ class SoftSession:
             batch_size=option.soft_fit_batch_size,
             holdout=holdout,
             progress=progress,
+            backend=_fit_backend(self.config),
         )
 
     def _fit(self, cases: list[Any], failed: list[str], skipped: list[str], reporter: Any) -> None:
@@ -563,8 +600,8 @@ class SoftSession:
                     name = case.name.split("[", 1)[0]
                     wrapped[case.function] = _time_limited(case.function, name, limit)
                 case.function = wrapped[case.function]
-        terms, notes = build_terms(cases)
-        holdout, _ = build_terms(held_cases)
+        terms, notes = build_terms(cases, _fit_backend(self.config))
+        holdout, _ = build_terms(held_cases, _fit_backend(self.config))
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
