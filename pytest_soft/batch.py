@@ -72,7 +72,7 @@ def build_terms(cases: Sequence[Case], backend: str = "auto") -> tuple[list[Term
             if why:
                 notes.append(
                     f"{_base_name(group[0].name)}: {len(group)} cases evaluated one by one, "
-                    f"each compiled ({why})"
+                    f"compiled ({why})"
                 )
         kept = []
         for case in singles:
