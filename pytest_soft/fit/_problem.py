@@ -46,8 +46,15 @@ INSTALL_JAX = "pip install 'pytest-soft[jax]'"
 def is_jax_value(value: Any) -> bool:
     """Whether a score is a JAX array. Only code that imported jax can return one, so this
     never imports it."""
-    jax = sys.modules.get("jax")
-    return jax is not None and isinstance(value, jax.Array)
+    array_type = _jax_array_type()
+    return array_type is not None and isinstance(value, array_type)
+
+
+def _jax_array_type() -> type | None:
+    """jax.Array if jax is loaded (a module half imported or torn down, as pytester's
+    in-process runs leave it, may lack it)."""
+    array_type = getattr(sys.modules.get("jax"), "Array", None)
+    return array_type if isinstance(array_type, type) else None
 
 
 class FitBackends:
@@ -112,7 +119,7 @@ def fit_backends(choice: str) -> Iterator[FitBackends]:
     backends = FitBackends(choice)
     token = _FIT_BACKENDS.set(backends)
     try:
-        if choice == "jax" or (choice == "auto" and "jax" in sys.modules):
+        if choice == "jax" or (choice == "auto" and _jax_array_type() is not None):
             with load_jax().float64():
                 backends.float64 = True
                 yield backends
