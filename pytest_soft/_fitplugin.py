@@ -227,6 +227,7 @@ class FitSession:
             batch_size=option.soft_fit_batch_size,
             holdout=holdout,
             progress=progress,
+            backend=option.soft_fit_backend,
         )
 
     def _fit(self, cases: list[Any], failed: list[str], skipped: list[str], reporter: Any) -> None:
@@ -256,8 +257,9 @@ class FitSession:
                     name = case.name.split("[", 1)[0]
                     wrapped[case.function] = _time_limited(case.function, name, limit)
                 case.function = wrapped[case.function]
-        terms, notes = build_terms(cases)
-        holdout, _ = build_terms(held_cases)
+        backend = self.config.option.soft_fit_backend
+        terms, notes = build_terms(cases, backend)
+        holdout, _ = build_terms(held_cases, backend)
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)

@@ -43,9 +43,10 @@ class Case:
         return self.function(**self.kwargs)
 
 
-def build_terms(cases: Sequence[Case]) -> tuple[list[Term], list[str]]:
+def build_terms(cases: Sequence[Case], backend: str = "auto") -> tuple[list[Term], list[str]]:
     """Fit terms for the cases, batched where possible, and one note per case left out and per
-    batch that fell back to case-by-case evaluation, saying why."""
+    batch that fell back to case-by-case evaluation, saying why. Soft tests the JAX backend
+    fits (``backend`` jax, or auto and their score is a JAX array) are mapped with jax.vmap."""
     notes: list[str] = []
     groups: dict[Hashable, list[Case]] = {}
     singles: list[Case] = []
@@ -58,6 +59,28 @@ def build_terms(cases: Sequence[Case]) -> tuple[list[Term], list[str]]:
         else:
             groups.setdefault(case.batch_key, []).append(case)
     terms: list[Term] = []
+    if backend != "autograd":
+        from ._jax_batch import case_term, jax_terms, returns_jax
+
+        def jax(case: Case) -> bool:
+            return backend == "jax" or returns_jax(case)
+
+        for key in [k for k, group in groups.items() if jax(group[0])]:
+            group = groups.pop(key)
+            made, why = jax_terms(group)
+            terms.extend(made)
+            if why:
+                notes.append(
+                    f"{_base_name(group[0].name)}: {len(group)} cases evaluated one by one, "
+                    f"compiled ({why})"
+                )
+        kept = []
+        for case in singles:
+            if jax(case):
+                terms.append(case_term(case))
+            else:
+                kept.append(case)
+        singles = kept
     for group in groups.values():
         term, why = _batched(group) if len(group) > 1 else (None, "")
         if term is not None:

@@ -71,6 +71,33 @@ def _method(text: str) -> str:
 
 _method.__name__ = "method"
 
+
+def _backend(text: str) -> str:
+    """--fit-backend: one of the choices (whether JAX is installed is checked at configure)."""
+    from .fit._problem import BACKENDS
+
+    choice = text.strip()
+    if choice not in BACKENDS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {choice!r} (choose from {', '.join(BACKENDS)})"
+        )
+    return choice
+
+
+def _check_jax_installed(config: pytest.Config) -> None:
+    from .fit._problem import INSTALL_JAX
+
+    if config.option.soft_fit_backend != "jax":
+        return
+    try:
+        import jax  # noqa: F401  (only for a fit that asked for JAX)
+    except ImportError:
+        raise pytest.UsageError(
+            f"--fit-backend jax needs JAX, which is not installed. Install the extra: "
+            f"{INSTALL_JAX}"
+        ) from None
+
+
 FIT_METHODS = ("auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead")
 
 # The fit options a project sets once: each is also an ini setting named after its dest.
@@ -136,6 +163,16 @@ FIT_INI_OPTIONS = [
         "report their loss separately, before and after.",
         metavar="FRACTION",
         default=0.0,
+    ),
+    _ini.IniOption(
+        "--fit-backend",
+        "soft_fit_backend",
+        _backend,
+        "what differentiates the soft tests: auto (default; JAX for the soft tests whose "
+        "score is a JAX array, autograd for the others), autograd, or jax (needs the extra: "
+        "pip install 'pytest-soft[jax]').",
+        metavar="{auto,autograd,jax}",
+        default="auto",
     ),
     _ini.IniOption(
         "--fit-require-convergence",
@@ -232,6 +269,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.pluginmanager.register(SoftSession(config), "soft-session")
     if config.option.soft_fit:
+        _check_jax_installed(config)
         from . import _fitplugin
 
         _fitplugin.register(config)

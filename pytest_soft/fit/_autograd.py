@@ -15,7 +15,7 @@ from autograd import make_jvp, make_vjp
 from ..errors import FitError, TracingError
 from ._diagnostics import tracing_message
 from ._model import Term
-from ._problem import Problem, check, traced_vector
+from ._problem import Problem, check, plain_scores, traced_vector
 
 __all__ = ["AUTOGRAD", "AutogradBackend"]
 
@@ -25,6 +25,9 @@ class AutogradBackend:
 
     def reshape(self, value: Any, shape: tuple[int, ...]) -> Any:
         return anp.reshape(value, shape)
+
+    def scores(self, problem: Problem, x: np.ndarray) -> list[np.ndarray]:
+        return plain_scores(problem, x)
 
     def grad(self, function: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():

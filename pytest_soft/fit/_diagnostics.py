@@ -44,12 +44,14 @@ _HINTS = [
 ]
 
 
-def _user_frame(exc: BaseException) -> str:
-    """The deepest traceback frame outside autograd, numpy and pytest-soft, as file:line."""
+def user_frame(exc: BaseException) -> str:
+    """The deepest traceback frame outside autograd, JAX, numpy and pytest-soft, as file:line."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
         path = frame.filename.replace("\\", "/")
-        if any(part in path for part in ("/autograd/", "/numpy/", "/pytest_soft/")):
+        if any(
+            part in path for part in ("/autograd/", "/jax/", "/jaxlib/", "/numpy/", "/pytest_soft/")
+        ):
             continue
         return f"{frame.filename}:{frame.lineno} ({frame.line})"
     return ""
@@ -58,7 +60,7 @@ def _user_frame(exc: BaseException) -> str:
 def tracing_message(term: Term, exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     hint = next((h for pattern, h in _HINTS if pattern.search(str(exc))), None)
-    where = _user_frame(exc)
+    where = user_frame(exc)
     lines = [
         f"soft test {term.name}: autograd cannot differentiate the implementation: {text}",
     ]

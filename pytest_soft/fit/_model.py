@@ -5,7 +5,7 @@ writing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -40,6 +40,17 @@ DEFAULT_MAX_ITER = 1000
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.01}
 
 
+@dataclass(frozen=True)
+class Call:
+    """A soft test's body and the arguments of one call of it (or of a batch of its cases)."""
+
+    function: Callable[..., Any]
+    kwargs: Mapping[str, Any]
+    #: Arguments stacked along a first axis of cases: the body is mapped over them (jax.vmap),
+    #: one case at a time. Empty for one case.
+    stacked: tuple[str, ...] = ()
+
+
 @dataclass
 class Term:
     """One soft test as the fit sees it: ``score()`` computes its score (a scalar or a 1-d array
@@ -59,6 +70,12 @@ class Term:
     #: call). A batch is a fast path: the fit uses it only where it agrees with these, and
     #: verifies the fitted point with these before anything is written.
     exact: Sequence[Term] | None = None
+    #: Which backend differentiates the term: "autograd", "jax", or None until the fit sees
+    #: its score (a JAX array means "jax").
+    backend: str | None = None
+    #: For a term built from a test call (the JAX backend compiles it): the function and its
+    #: arguments, so every case with the same argument shapes shares one compiled function.
+    call: Call | None = None
 
     def per_case(self, values: np.ndarray) -> dict[str, float]:
         """The scores by soft test name: one entry, or one per case of a batch."""
@@ -136,6 +153,13 @@ class FitResult:
     #: Standard errors and correlations of the fitted values (least squares only; otherwise a
     #: note saying why there are none).
     uncertainty: Uncertainty | None = None
+    #: Which backend differentiated the soft tests: "autograd", "jax" or "autograd + jax".
+    backend: str = "autograd"
+    #: JAX only: functions compiled for the fit, the time spent compiling them (part of
+    #: ``seconds``), and whether JAX ran in float64 for the fit (jax_enable_x64).
+    compiled: int = 0
+    compile_seconds: float = 0.0
+    float64: bool = False
     _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property

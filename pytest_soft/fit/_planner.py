@@ -33,7 +33,7 @@ from ._model import (
     Progress,
     Term,
 )
-from ._problem import Problem, initial_reads, weighted_loss
+from ._problem import Problem, fit_backends, initial_reads, weighted_loss
 from ._starts import draw_start
 from ._stops import Stop, StopKind
 from ._uncertainty import Uncertainty, merge
@@ -47,6 +47,55 @@ from ._verify import (
 
 
 def fit(
+    terms: Sequence[Term],
+    *,
+    params: Sequence[str] | None = None,
+    method: str = "auto",
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+    timeout: float | None = None,
+    restarts: int = 0,
+    seed: int = 0,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    holdout: Sequence[Term] = (),
+    check_gradient: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+    backend: str = "auto",
+) -> FitResult:
+    """Tune the parameters the terms read so that the weighted sum of their scores is smallest.
+
+    ``params`` restricts the fit to some parameters (full names ``module.name`` or module
+    names). ``backend`` differentiates the terms: ``auto`` (JAX for terms whose score is a JAX
+    array, autograd for the others), ``autograd`` or ``jax``. Returns a :class:`FitResult`; the
+    parameter groups themselves are unchanged until :meth:`FitResult.apply`.
+    """
+    with fit_backends(backend) as backends:
+        result = _fit(
+            terms,
+            params=params,
+            method=method,
+            tol=tol,
+            max_iter=max_iter,
+            timeout=timeout,
+            restarts=restarts,
+            seed=seed,
+            lr=lr,
+            batch_size=batch_size,
+            holdout=holdout,
+            check_gradient=check_gradient,
+            progress=progress,
+        )
+    used = [kind for kind in ("autograd", "jax") if kind in backends.used]
+    result.backend = " + ".join(used) or "autograd"
+    if "jax" in used:
+        result.compiled = backends.jax.compiled
+        result.compile_seconds = backends.jax.compile_seconds
+        result.float64 = backends.float64
+    return result
+
+
+def _fit(
     terms: Sequence[Term],
     *,
     params: Sequence[str] | None = None,

@@ -5,8 +5,10 @@ it exactly (plain scores here; gradients and Jacobians through a differentiation
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
 
 import autograd.numpy as anp
 import numpy as np
@@ -33,13 +35,128 @@ def default_backend() -> Backend:
     return AUTOGRAD
 
 
+# -- which backend differentiates which term --------------------------------------------------
+
+#: The choices of --fit-backend: auto (JAX for soft tests whose score is a JAX array, autograd
+#: for the rest), or one backend for every soft test.
+BACKENDS = ("auto", "autograd", "jax")
+INSTALL_JAX = "pip install 'pytest-soft[jax]'"
+
+
+def is_jax_value(value: Any) -> bool:
+    """Whether a score is a JAX array. Only code that imported jax can return one, so this
+    never imports it."""
+    array_type = _jax_array_type()
+    return array_type is not None and isinstance(value, array_type)
+
+
+def _jax_array_type() -> type | None:
+    """jax.Array if jax is loaded (a module half imported or torn down, as pytester's
+    in-process runs leave it, may lack it)."""
+    array_type = getattr(sys.modules.get("jax"), "Array", None)
+    return array_type if isinstance(array_type, type) else None
+
+
+class FitBackends:
+    """The backends of one fit: the choice, and the JAX backend, created at its first use (a fit
+    without JAX code never imports jax) and kept for the whole fit, so that what it compiles
+    serves every block, iteration, restart and check."""
+
+    def __init__(self, choice: str = "auto"):
+        if choice not in BACKENDS:
+            raise FitError(f"unknown fit backend {choice!r}; choose one of {', '.join(BACKENDS)}.")
+        self.choice = choice
+        self.jax: Any = None
+        self.float64 = False
+        self.used: set[str] = set()
+
+    def kind(self, term: Term) -> str:
+        if self.choice == "jax":
+            return "jax"
+        if term.backend == "jax" and self.choice == "autograd":
+            raise FitError(
+                f"soft test {term.name} returns a JAX array, and autograd (--fit-backend "
+                "autograd) cannot differentiate JAX code. Fit it with --fit-backend auto (JAX "
+                "for the soft tests written with jax.numpy, autograd for the others) or jax."
+            )
+        return term.backend or "autograd"
+
+    def get(self, kind: str) -> Backend:
+        self.used.add(kind)
+        if kind == "autograd":
+            return default_backend()
+        if self.jax is None:
+            self.jax = load_jax().JaxBackend()
+        return self.jax
+
+
+def load_jax() -> Any:
+    """The JAX backend module (which imports jax), or a FitError saying how to install it."""
+    try:
+        from . import _jax
+    except ImportError as exc:
+        raise FitError(
+            f"the JAX backend needs JAX, which is not installed ({exc}). Install the extra: "
+            f"{INSTALL_JAX}"
+        ) from exc
+    return _jax
+
+
+_FIT_BACKENDS: ContextVar[FitBackends | None] = ContextVar("pytest_soft_fit_backends", default=None)
+#: The backends of evaluations outside a fit (a problem built by hand).
+_OUTSIDE_A_FIT = FitBackends()
+
+
+def current_backends() -> FitBackends:
+    return _FIT_BACKENDS.get() or _OUTSIDE_A_FIT
+
+
+@contextlib.contextmanager
+def fit_backends(choice: str) -> Iterator[FitBackends]:
+    """The backends of one fit, for the length of the block. Wherever JAX may differentiate (the
+    choice is jax, or the code imported jax), JAX runs in float64 inside the block and returns
+    to its own setting after it."""
+    backends = FitBackends(choice)
+    token = _FIT_BACKENDS.set(backends)
+    try:
+        if choice == "jax" or (choice == "auto" and _jax_array_type() is not None):
+            with load_jax().float64():
+                backends.float64 = True
+                yield backends
+        else:
+            yield backends
+    finally:
+        _FIT_BACKENDS.reset(token)
+
+
+_T = TypeVar("_T")
+
+
 class Problem:
     """The fitted parameters laid out in one flat vector, and the terms evaluated on it."""
 
     def __init__(self, terms: Sequence[Term], slots: list[Slot], backend: Backend | None = None):
         self.terms = list(terms)
-        self.backend = backend if backend is not None else default_backend()
         self.slots = slots
+        #: Where the terms use more than one backend: each backend's terms (by index) as a
+        #: problem of their own, evaluated there and reassembled in term order.
+        self._parts: list[tuple[list[int], Problem]] | None = None
+        #: A backend's preparation of each term (the JAX backend's compiled functions), by index.
+        self.prepared: dict[int, Any] = {}
+        if backend is None:
+            fits = current_backends()
+            kinds = [fits.kind(t) for t in self.terms]
+            order = list(dict.fromkeys(kinds))
+            backend = fits.get(order[0]) if len(order) == 1 else default_backend()
+            if len(order) > 1:
+                self._parts = [
+                    (
+                        idx := [i for i, k in enumerate(kinds) if k == kind],
+                        Problem([self.terms[i] for i in idx], slots, fits.get(kind)),
+                    )
+                    for kind in order
+                ]
+        self.backend = backend
         self.size = slots[-1].stop if slots else 0
         self.lower = np.full(self.size, -np.inf)
         self.upper = np.full(self.size, np.inf)
@@ -58,8 +175,32 @@ class Problem:
                 (slot.spec.name, slot.start, slot.stop, slot.spec.shape)
             )
         self._layout = list(by_group.items())
-        # Cases per term, known after the first evaluation; it decides forward or reverse mode.
         self.cases = [1] * len(self.terms)
+
+    @property
+    def cases(self) -> list[int]:
+        """Cases per term, known after the first evaluation; it decides forward or reverse mode."""
+        return self._cases
+
+    @cases.setter
+    def cases(self, value: list[int]) -> None:
+        self._cases = list(value)
+        for idx, part in self._parts or ():
+            part.cases = [self._cases[i] for i in idx]
+
+    def _gather(self, work: Callable[[Problem], tuple[list[_T], ...]]) -> tuple[list[_T], ...]:
+        """Run ``work`` on each backend's part and put its per-term results back in term order."""
+        assert self._parts is not None
+        out: tuple[list[Any], ...] | None = None
+        for idx, part in self._parts:
+            got = work(part)
+            if out is None:
+                out = tuple([None] * len(self.terms) for _ in got)
+            for whole, piece in zip(out, got):
+                for i, value in zip(idx, piece):
+                    whole[i] = value
+        assert out is not None
+        return out
 
     # values in and out of the groups
 
@@ -101,11 +242,11 @@ class Problem:
     def scores(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> list[np.ndarray]:
         """Per-case scores of every term at x, as 1-d arrays (plain evaluation, no tracing)."""
         self.loss_evaluations += 1
-        out = []
-        with self.bound(x):
-            for term in self.terms if terms is None else terms:
-                out.append(score_vector(term, term.score()))
-        return out
+        if terms is None:
+            if self._parts is not None:
+                return self._gather(lambda part: (part.backend.scores(part, x),))[0]
+            return self.backend.scores(self, x)
+        return plain_scores(self, x, terms)
 
     def loss(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> float:
         chosen = self.terms if terms is None else terms
@@ -117,12 +258,27 @@ class Problem:
     def gradients(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per term: per-case scores and the gradient of their sum."""
         self.gradient_evaluations += 1
+        if self._parts is not None:
+            return self._gather(lambda part: part.backend.gradients(part, x))  # type: ignore[return-value]
         return self.backend.gradients(self, x)
 
     def jacobians(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per term: per-case scores (n,) and their Jacobian (n, size)."""
         self.gradient_evaluations += 1
+        if self._parts is not None:
+            return self._gather(lambda part: part.backend.jacobians(part, x))  # type: ignore[return-value]
         return self.backend.jacobians(self, x)
+
+
+def plain_scores(
+    problem: Problem, x: np.ndarray, terms: Sequence[Term] | None = None
+) -> list[np.ndarray]:
+    """Per-case scores of the terms at x, each called as it is (no tracing, no compiling)."""
+    out = []
+    with problem.bound(x):
+        for term in problem.terms if terms is None else terms:
+            out.append(score_vector(term, term.score()))
+    return out
 
 
 class Backend(Protocol):
@@ -131,6 +287,10 @@ class Backend(Protocol):
     the terms can be evaluated in any grouping, or elsewhere, with the same result)."""
 
     name: str
+
+    def scores(self, problem: Problem, x: np.ndarray) -> list[np.ndarray]:
+        """Per term: per-case scores at x (plain_scores, or a compiled equivalent)."""
+        ...
 
     def gradients(
         self, problem: Problem, x: np.ndarray
@@ -195,4 +355,7 @@ def initial_reads(
                 ) from exc
         values.append(score_vector(term, returned, strict=True))
         reads.append(set(seen))
+        if term.backend is None:
+            term.backend = "jax" if is_jax_value(returned) else "autograd"
+        current_backends().kind(term)  # a JAX score with --fit-backend autograd stops here
     return values, reads

@@ -163,6 +163,7 @@ def render_fit(
         f"{result.terms} soft test{'s' if result.terms != 1 else ''}{cases}, "
         f"{len(result.parameters)} parameter{'s' if len(result.parameters) != 1 else ''} "
         f"({result.scalars} value{'s' if result.scalars != 1 else ''})",
+        *_backend_lines(result),
         *result.batches,
         *(f"note: {note}" for note in result.notes),
         f"loss {format_number(result.loss_before)} -> {format_number(result.loss_after)}"
@@ -203,6 +204,17 @@ def render_fit(
     return lines
 
 
+def _backend_lines(result: FitResult) -> list[str]:
+    if "jax" not in result.backend:
+        return []
+    return [
+        f"backend {result.backend}: JAX compiled {result.compiled} function"
+        f"{'s' if result.compiled != 1 else ''} in {result.compile_seconds:.2f} s (part of the "
+        "fit's time)"
+        + (", in float64 (jax_enable_x64 on for the fit only)" if result.float64 else "")
+    ]
+
+
 def render_fit_check(fit: FitResult, results: Mapping[str, SoftResult]) -> tuple[list[str], bool]:
     """Does this run measure what the fit reported? Lines for the end of the run, and whether
     every soft test the fit scored scores the same here.
@@ -233,8 +245,14 @@ def render_fit_check(fit: FitResult, results: Mapping[str, SoftResult]) -> tuple
     return [
         f"fit check: {len(differ)} of {len(compared)} soft test(s) scored differently in this "
         f"run than in the fit with the same parameters, so the fit's loss {which} "
-        f"({format_number(loss)}) is not what this run measures. Their scores depend on state "
-        f"or randomness: {shown}"
+        f"({format_number(loss)}) is not what this run measures. "
+        + (
+            "The fit ran JAX in float64; this run computes in JAX's own precision (float32 "
+            "unless jax_enable_x64 is set, e.g. in conftest.py), or their scores depend on "
+            f"state or randomness: {shown}"
+            if fit.float64
+            else f"Their scores depend on state or randomness: {shown}"
+        )
     ], False
 
 
