@@ -93,8 +93,7 @@ def _check_jax_installed(config: pytest.Config) -> None:
         import jax  # noqa: F401  (only for a fit that asked for JAX)
     except ImportError:
         raise pytest.UsageError(
-            f"--fit-backend jax needs JAX, which is not installed. Install the extra: "
-            f"{INSTALL_JAX}"
+            f"--fit-backend jax needs JAX, which is not installed. Install the extra: {INSTALL_JAX}"
         ) from None
 
 

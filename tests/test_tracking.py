@@ -811,8 +811,8 @@ def test_under_xdist_the_controller_compares_and_writes_once(pytester):
 
 
 def ci_job_command() -> list[str]:
-    """The pytest command of the GitHub Actions job in the README, as a list of args."""
-    docs = Path(__file__).resolve().parent.parent / "README.md"
+    """The pytest command of the GitHub Actions job in the docs, as a list of args."""
+    docs = Path(__file__).resolve().parent.parent / "docs" / "reports.md"
     lines = docs.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("pytest -n 2"))
     words = []
