@@ -24,6 +24,7 @@ import numpy as np
 from autograd import make_jvp, make_vjp
 from autograd.tracer import getval
 
+from . import _screen
 from .errors import FitError, ScoreError, SoftWarning
 from .parameters import Parameters, ParamSpec, record_reads
 from .scores import check_score
@@ -152,6 +153,10 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     #: How many independent groups of parameters (sharing no soft test) were fitted separately.
     blocks: int = 1
+    #: With restarts: sample points the screen scored to choose them (counted in
+    #: loss_evaluations), and how many different minima the starts run ended in.
+    screened: int = 0
+    minima: int = 1
     _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
@@ -993,6 +998,53 @@ def _draw_start(
     return np.where(used, x, x0)
 
 
+def _screen_starts(
+    problem: _Problem,
+    x0: np.ndarray,
+    restarts: int,
+    seed: int,
+    used: np.ndarray,
+    deadline: float,
+    fit_warnings: list[str],
+) -> _screen.Screen:
+    """The restarts' starts, from a screen of the parameter box (see _screen); a warning names
+    the parameters without bounds, which the screen can only sample near their initial value."""
+    if not restarts:
+        low, high, _ = _screen.sampling_box(problem.lower, problem.upper, x0)
+        return _screen.Screen([], [], 0, low, high)
+    saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
+    try:
+        screen = _screen.screen(
+            problem.loss,
+            problem.lower,
+            problem.upper,
+            x0,
+            restarts,
+            seed,
+            vary=used,
+            deadline=deadline,
+        )
+    finally:
+        np.seterr(**saved_errors)
+    names = [
+        s.spec.full_name
+        for s in problem.slots
+        if any(s.start <= i < s.stop for i in screen.unbounded)
+    ]
+    if names:
+        shown = ", ".join(f"'{n}'" for n in names)
+        message = (
+            f"the restarts search within the bounds, and {shown} "
+            f"{'has' if len(names) == 1 else 'have'} none on at least one side: they were "
+            f"sampled within {_screen.UNBOUNDED_SPREAD:g} x max(|initial value|, 1) of the "
+            "initial value there. Declare bounds (Param(value, bounds=(low, high))) to search "
+            "the whole range where the minimum may be."
+        )
+        fit_warnings.append(message)
+        warnings.warn(SoftWarning(message), stacklevel=4)
+    return screen
+
+
 def _gradient_check(problem: _Problem, x: np.ndarray, seed: int) -> list[str]:
     """Compare autograd's directional derivative with a central finite difference, per term;
     return the names of terms where they disagree (code that loses the gradient)."""
@@ -1196,6 +1248,8 @@ def fit(
         scores_after=scores_after,
         warnings=fit_warnings,
         blocks=len(blocks),
+        screened=sum(o.screened for o in outcomes),
+        minima=max(o.minima for o in outcomes),
         _assignments=assignments,
     )
 
@@ -1236,6 +1290,8 @@ class _BlockOutcome:
     starts_at_best: int
     best_start: int
     warnings: list[str]
+    screened: int = 0
+    minima: int = 1
 
 
 def _fit_block(
@@ -1314,10 +1370,19 @@ def _fit_block(
     stop_reason, converged = "", False
     starts_run = 0
     good_enough = _good_enough(problem, loss0)
-    x_start = np.clip(x0, problem.lower, problem.upper)
+    x_start = x_clipped = np.clip(x0, problem.lower, problem.upper)
+    screen = _screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
+    ends: list[np.ndarray] = []
     for start in range(total_starts):
+        if start == 1:  # only once the initial value's fit leaves room to improve
+            screen = _screen_starts(
+                problem, x_clipped, total_starts - 1, seed, column_used, deadline, fit_warnings
+            )
         if start > 0:
-            x_start = _draw_start(problem, x0, rng, column_used)
+            screened = start - 1 < len(screen.starts)
+            x_start = (
+                screen.starts[start - 1] if screened else _draw_start(problem, x0, rng, column_used)
+            )
         run = _Run(
             problem,
             start=start,
@@ -1360,6 +1425,7 @@ def _fit_block(
         iterations += run.iterations
         history.extend(run.history)
         finals.append(run.best_loss)
+        ends.append(run.best_x if run.best_x is not None else x_start)
         if run.best_x is not None and run.best_loss < best_loss:
             best_loss, best_x, best_start = run.best_loss, run.best_x, start
         if start == 0 or best_start == start:
@@ -1406,6 +1472,8 @@ def _fit_block(
         starts_at_best=at_best,
         best_start=max(best_start, 0),
         warnings=fit_warnings,
+        screened=screen.evaluations,
+        minima=_screen.distinct_minima(ends, finals, screen.low, screen.high),
     )
 
 

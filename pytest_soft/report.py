@@ -240,6 +240,12 @@ def render_fit(
         f"{result.iterations} iterations{starts}, {result.loss_evaluations} loss and "
         f"{result.gradient_evaluations} gradient evaluations, {result.seconds:.2f} s"
     )
+    if result.screened:
+        lines.append(
+            f"restarts screened from {result.screened} sample points; the {result.starts_run} "
+            f"starts run ended in {result.minima} distinct minim"
+            f"{'um' if result.minima == 1 else 'a'}"
+        )
     lines.append(f"stopped: {result.stop_reason}")
     if not result.improved:
         lines.append("the loss did not improve beyond rounding noise: no parameter file written")
@@ -319,6 +325,10 @@ def _fit_document(
         "loss_evaluations": fit.loss_evaluations,
         "gradient_evaluations": fit.gradient_evaluations,
         "starts": fit.starts,
+        "starts_run": fit.starts_run,
+        "starts_at_best": fit.starts_at_best,
+        "screened": fit.screened,
+        "minima": fit.minima,
         "stop_reason": fit.stop_reason,
         "converged": bool(fit.converged),
         "seconds": fit.seconds,
