@@ -1117,6 +1117,9 @@ def fit(
     """
     import scipy.optimize  # noqa: F401  (once, before the clock: the budget is the fit's own)
 
+    if restarts:
+        from scipy.stats import qmc  # noqa: F401  (the screen's sampler; its import takes ~1 s)
+
     t0 = time.monotonic()
     if method not in METHODS:
         raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(METHODS)}.")

@@ -132,8 +132,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0,
         dest="soft_fit_restarts",
         metavar="N",
-        help="run N more starts drawn at random within the bounds (around the initial value "
-        "where unbounded); the best result wins (default 0).",
+        help="run N more starts from a screen of the bounds: a seeded sample of the loss "
+        "there (within 2 x max(|initial value|, 1) of it where unbounded), the best point "
+        "of each of its N best valleys; the best result wins (default 0).",
     )
     group.addoption(
         "--fit-seed",
