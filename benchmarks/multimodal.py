@@ -42,7 +42,7 @@ from _common import print_environment
 
 from pytest_soft import Param, Parameters
 from pytest_soft import fit as engine
-from pytest_soft.fit import Term
+from pytest_soft.fit import Term, _planner, _starts
 
 SUCCESS = 1e-6
 
@@ -136,21 +136,18 @@ def run_engine(problem: Problem, restarts: int, seed: int, uniform: bool) -> tup
         return (problem.model(v, xs) - ys) ** 2
 
     term = Term("fit", score, case_names=[f"c{i}" for i in range(len(xs))])
-    saved = engine._screen_starts
+    saved = _planner.screen_starts
     if uniform:
-        engine._screen_starts = _no_screen
+        _planner.screen_starts = _no_screen
     try:
         result = engine.fit([term], restarts=restarts, seed=seed, check_gradient=False)
     finally:
-        engine._screen_starts = saved
+        _planner.screen_starts = saved
     return result.loss_after, result.loss_evaluations + result.gradient_evaluations
 
 
 def _no_screen(problem: Any, x0: np.ndarray, *args: Any) -> Any:
-    from pytest_soft import _screen
-
-    low, high, _ = _screen.sampling_box(problem.lower, problem.upper, x0)
-    return _screen.Screen([], [], 0, low, high)
+    return _starts.screen_starts(problem, x0, 0, *args[1:])
 
 
 # -- scipy's global optimisers -------------------------------------------------------------------

@@ -102,13 +102,14 @@ def load_example():
 def engine_problem(cases):
     """The engine's problem for the given cases, as pytest_soft.fit.fit builds it."""
     from pytest_soft.batch import build_terms
-    from pytest_soft.fit import _choose_slots, _initial_reads, _Problem
+    from pytest_soft.fit._layout import choose_slots
+    from pytest_soft.fit._problem import Problem, initial_reads
 
     terms, notes = build_terms(cases)
     assert not notes, notes
-    values0, reads = _initial_reads(terms)
-    slots = _choose_slots(set().union(*reads), None)
-    problem = _Problem(terms, slots)
+    values0, reads = initial_reads(terms)
+    slots = choose_slots(set().union(*reads), None)
+    problem = Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     return problem, terms
 
@@ -127,7 +128,7 @@ def main() -> None:
     from autograd import value_and_grad
 
     from pytest_soft.batch import Case
-    from pytest_soft.fit import _loss_and_grad
+    from pytest_soft.fit._optimisers import loss_and_grad
 
     tmp, sine, test_sine = load_example()
     body = test_sine.test_sine  # the example's soft test, called as the plugin records it
@@ -158,14 +159,13 @@ def main() -> None:
 
     # (c) a hand-written autograd loop over the same 200 test functions: value_and_grad of
     # each case, with the traced omega put where theta.omega reads it (as the engine does).
+    from pytest_soft._binding import substituted
+
     theta = sine.theta
 
     def with_omega(w, x, y):
-        theta.__dict__["_overrides"] = {"omega": w}
-        try:
+        with substituted({theta: {"omega": w}}):
             return body(x=x, y=y)
-        finally:
-            theta.__dict__["_overrides"] = None
 
     case_grad = value_and_grad(with_omega)
 
@@ -223,8 +223,8 @@ def main() -> None:
     # Every variant computes the same loss and gradient.
     reference = analytic()
     results = {
-        "a": _loss_and_grad(batched, w0)[:2],
-        "b": _loss_and_grad(single, w0)[:2],
+        "a": loss_and_grad(batched, w0)[:2],
+        "b": loss_and_grad(single, w0)[:2],
         "c": hand_loop(),
         "c0": closure_loop(),
         "c1": vector_loop(),
@@ -236,9 +236,9 @@ def main() -> None:
         assert math.isclose(float(np.ravel(grad)[0]), reference[1], rel_tol=1e-7), (key, grad)
 
     variants = {
-        "(a) engine, batched term: _loss_and_grad": lambda: _loss_and_grad(batched, w0),
-        "(a') engine, batched term: _Problem.gradients": lambda: batched.gradients(w0),
-        "(b) engine, 200 terms: _loss_and_grad": lambda: _loss_and_grad(single, w0),
+        "(a) engine, batched term: loss_and_grad": lambda: loss_and_grad(batched, w0),
+        "(a') engine, batched term: Problem.gradients": lambda: batched.gradients(w0),
+        "(b) engine, 200 terms: loss_and_grad": lambda: loss_and_grad(single, w0),
         "(c) autograd loop, 200 value_and_grad": hand_loop,
         "(c0) same, closures without Parameters": closure_loop,
         "(c1) same, omega as a 1-vector (engine layout)": vector_loop,
@@ -256,8 +256,8 @@ def main() -> None:
     for name, ts in times.items():
         m = med[name]
         print(f"{name:<46} {m * 1e6:>10.1f} {spread(ts):>6} {m / d:>8.2f} {m / e:>8.1f}")
-    a = med["(a) engine, batched term: _loss_and_grad"]
-    b = med["(b) engine, 200 terms: _loss_and_grad"]
+    a = med["(a) engine, batched term: loss_and_grad"]
+    b = med["(b) engine, 200 terms: loss_and_grad"]
     c = med["(c) autograd loop, 200 value_and_grad"]
     c1 = med["(c1) same, omega as a 1-vector (engine layout)"]
     print()
@@ -280,10 +280,10 @@ def main() -> None:
     print("== Jacobian pass used by the least-squares method (lsq, the default here)")
     jac_times = bench(
         {
-            "engine, batched term: _Problem.jacobians": lambda: batched.jacobians(w0),
-            "engine, batched term: _Problem.scores": lambda: batched.scores(w0),
-            "engine, 200 terms: _Problem.jacobians": lambda: single.jacobians(w0),
-            "engine, 200 terms: _Problem.scores": lambda: single.scores(w0),
+            "engine, batched term: Problem.jacobians": lambda: batched.jacobians(w0),
+            "engine, batched term: Problem.scores": lambda: batched.scores(w0),
+            "engine, 200 terms: Problem.jacobians": lambda: single.jacobians(w0),
+            "engine, 200 terms: Problem.scores": lambda: single.scores(w0),
         },
         rounds,
     )
@@ -300,7 +300,7 @@ def lbfgs_threads(terms, runs: int) -> None:
     """L-BFGS-B on the one-parameter problem with BLAS threads as they are (the engine's own
     one-thread limit around L-BFGS-B switched off), limited to 1 around the whole fit, and as
     the engine runs it; then what entering threadpool_limits(1) costs."""
-    import pytest_soft.fit as engine
+    import pytest_soft.fit._optimisers as engine
     from pytest_soft.fit import fit
 
     print()

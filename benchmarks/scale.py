@@ -189,7 +189,10 @@ def pytest_runs(project: Path, n: int, repeats: int, baseline: bool) -> dict[str
 def engine_at(project: Path, n: int, repeats: int) -> dict[str, float]:
     """The engine alone on the project's N cases (imported here, as the plugin records them)."""
     from pytest_soft.batch import Case, build_terms
-    from pytest_soft.fit import _choose_slots, _initial_reads, _loss_and_grad, _Problem, fit
+    from pytest_soft.fit import fit
+    from pytest_soft.fit._layout import choose_slots
+    from pytest_soft.fit._optimisers import loss_and_grad
+    from pytest_soft.fit._problem import Problem, initial_reads
 
     sys.path.insert(0, str(project))
     for name in ("model", "test_model"):
@@ -219,9 +222,9 @@ def engine_at(project: Path, n: int, repeats: int) -> dict[str, float]:
     build = time.perf_counter() - t
     assert len(terms) == 1 and not notes, notes
 
-    values0, reads = _initial_reads(terms)
-    slots = _choose_slots(set().union(*reads), None)
-    problem = _Problem(terms, slots)
+    values0, reads = initial_reads(terms)
+    slots = choose_slots(set().union(*reads), None)
+    problem = Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
 
@@ -233,7 +236,7 @@ def engine_at(project: Path, n: int, repeats: int) -> dict[str, float]:
             out.append(time.perf_counter() - t)
         return median(out)
 
-    grad = timed(lambda: _loss_and_grad(problem, x0))
+    grad = timed(lambda: loss_and_grad(problem, x0))
     jac = timed(lambda: problem.jacobians(x0))
     scores = timed(lambda: problem.scores(x0))
 
@@ -491,8 +494,8 @@ def part2(cases_n: int, hidden: int, iterations: int) -> None:
 @contextlib.contextmanager
 def engine_blas_limit(enabled: bool):
     """With ``enabled=False``, switch off the engine's own one-thread BLAS limit around
-    L-BFGS-B (pytest_soft.fit._one_blas_thread), to measure what it saves."""
-    import pytest_soft.fit as engine
+    L-BFGS-B (pytest_soft.fit._optimisers._one_blas_thread), to measure what it saves."""
+    import pytest_soft.fit._optimisers as engine
 
     original = getattr(engine, "_one_blas_thread", None)
     if enabled or original is None:
@@ -509,12 +512,15 @@ def blas_threads(terms, iterations: int = 20, rounds: int = 3) -> None:
     """The MLP's loss + gradient and a short L-BFGS-B fit with BLAS threads as they are and
     limited to one, interleaved; the fit also as the engine runs it (which limits BLAS to one
     thread around L-BFGS-B itself, where threadpoolctl is installed)."""
-    import pytest_soft.fit as engine
-    from pytest_soft.fit import _choose_slots, _initial_reads, _loss_and_grad, _Problem, fit
+    import pytest_soft.fit._optimisers as engine
+    from pytest_soft.fit import fit
+    from pytest_soft.fit._layout import choose_slots
+    from pytest_soft.fit._optimisers import loss_and_grad
+    from pytest_soft.fit._problem import Problem, initial_reads
 
-    values0, reads = _initial_reads(terms)
-    slots = _choose_slots(set().union(*reads), None)
-    problem = _Problem(terms, slots)
+    values0, reads = initial_reads(terms)
+    slots = choose_slots(set().union(*reads), None)
+    problem = Problem(terms, slots)
     problem.cases = [int(v.shape[0]) for v in values0]
     x0 = problem.current()
     before = load()
@@ -528,7 +534,7 @@ def blas_threads(terms, iterations: int = 20, rounds: int = 3) -> None:
             for one in (False, True):
                 with limit() if one else contextlib.nullcontext():
                     t = time.perf_counter()
-                    _loss_and_grad(problem, x0)
+                    loss_and_grad(problem, x0)
                     grads[one].append(time.perf_counter() - t)
         variants = {
             "BLAS threads as they are": (False, False),

@@ -13,19 +13,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .errors import SoftError, ToleranceError
+from .errors import SoftError
 
 EXIT_OK, EXIT_REGRESSED, EXIT_ERROR = 0, 1, 2
 
 
-def _tolerance(text: str):  # type: ignore[no-untyped-def]
-    from .tracking import parse_tolerance
+def _tolerance(text: str) -> Any:
+    from .tracking import tolerance_type
 
-    try:
-        return parse_tolerance(text)
-    except ToleranceError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return tolerance_type(text)
 
 
 def _positive(text: str) -> int:
@@ -87,8 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _history(args: argparse.Namespace) -> int:
     from ._files import atomic_write_bytes, atomic_write_text
-    from .htmlreport import history_png, line_chart_svg, render_history_html
-    from .report import render_history
+    from .report import history_png, history_svg, render_history, render_history_html
     from .tracking import load_history
 
     runs = load_history(args.path)
@@ -113,13 +110,7 @@ def _history(args: argparse.Namespace) -> int:
         outputs.append(("PNG chart", args.png))
     if args.svg:
         labels = [str(run.get("time")) for run in runs]
-        svg = line_chart_svg(
-            [run.get("loss") for run in runs],
-            f"suite loss over the last {len(runs)} runs",
-            "run",
-            "suite loss",
-            point_labels=labels,
-        )
+        svg = history_svg(runs, labels)
         if not svg:
             svg = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
         _write(args.svg, lambda: atomic_write_text(args.svg, svg + "\n"))
@@ -143,13 +134,19 @@ def _write(path: str, write) -> None:  # type: ignore[no-untyped-def]
 
 def _compare(args: argparse.Namespace) -> int:
     from .report import render_comparison, render_regressions
-    from .tracking import compare, load_snapshot
+    from .tracking import compare, disappeared_between, load_snapshot
 
     old = load_snapshot(args.old)
     new = load_snapshot(args.new)
-    comparison = compare(old, new, args.fail_regression)
+    gone = disappeared_between(old, new)
+    comparison = compare(old, new, args.fail_regression, disappeared=gone)
     print(f"{args.new} against {args.old}")
-    for line in render_comparison(comparison, missing=f"in {args.old} but not in {args.new}"):
+    if new.meta.get("interrupted"):
+        print(f"{args.new} is from an interrupted run: the tests it did not reach count as not run")
+    missing = f"in {args.old} but not in {args.new}"
+    if "complete_files" in new.meta:  # the new report says which of them it did not run
+        missing = f"in {args.old}, not run in {args.new}"
+    for line in render_comparison(comparison, missing=missing):
         print(line)
     if args.fail_regression is not None and comparison.regressed:
         print()

@@ -73,10 +73,10 @@ def make_spec(*args: Any, **kwargs: Any) -> SoftSpec:
     tolerance = kwargs.get("tolerance")
     if tolerance is not None:
         from .errors import ToleranceError
-        from .tracking import parse_tolerance
+        from .tracking import tolerance_text
 
         try:
-            tolerance = str(parse_tolerance(tolerance))
+            tolerance = tolerance_text(tolerance)
         except ToleranceError as exc:
             raise SoftError(f"soft_test: {exc}") from None
     return SoftSpec(weight=weight, threshold=threshold, batch=batch, tolerance=tolerance)

@@ -1,6 +1,6 @@
 """The pytest glue of reports, baselines and history: their options, and a plugin class
-registered only when one of them is given. The work happens in report.py, htmlreport.py and
-tracking.py, which know nothing of pytest."""
+registered only when one of them is given. The work happens in the report and tracking
+packages, which know nothing of pytest."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from ._files import atomic_write_text
+from ._marker import MARKER
 from ._state import STATE_KEY, SoftState
+from ._text import shown_path
 from .errors import SoftError
-from .report import SoftResult
+from .report._model import SoftResult
 
 # -- reports, baselines and history ------------------------------------------------------------
 # Registered only when one of their options is given. Workers (pytest-xdist) send scores,
@@ -25,6 +27,7 @@ from .report import SoftResult
 
 FINGERPRINTS_KEY = pytest.StashKey[dict[Any, "str | None"]]()
 WORKER_COLLECTED = "pytest_soft_collected"
+WORKER_SOFT_COLLECTED = "pytest_soft_collected_soft"
 _OUTPUT_OPTIONS = {
     "soft_json": "JSON report",
     "soft_md": "Markdown summary",
@@ -34,13 +37,9 @@ _OUTPUT_OPTIONS = {
 
 
 def _tolerance_option(text: str) -> Any:
-    from .errors import ToleranceError
-    from .tracking import parse_tolerance
+    from .tracking import tolerance_type  # imported when the option is given, not at startup
 
-    try:
-        return parse_tolerance(text)
-    except ToleranceError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return tolerance_type(text)
 
 
 _tolerance_option.__name__ = "tolerance"
@@ -185,6 +184,7 @@ class SoftOutputs:
         self.started = time.time()
         self.meta: dict[str, Any] = {}
         self.collected: set[str] = set()
+        self.soft_collected: set[str] = set()  # soft tests among them
         self.baseline: Any = None
         self.comparison: Any = None
         self.fails = False
@@ -207,22 +207,32 @@ class SoftOutputs:
 
     # -- what was collected (tells "disappeared" from "not run") ---------------------------------
 
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+    def _note_collected(self, items: list[pytest.Item]) -> None:
         self.collected.update(item.nodeid for item in items)
+        self.soft_collected.update(
+            item.nodeid for item in items if item.get_closest_marker(MARKER) is not None
+        )
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._note_collected(items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collected.update(item.nodeid for item in session.items)
-        if self.worker and "soft_baseline" in self.paths:
-            self.config.workeroutput[WORKER_COLLECTED] = sorted(self.collected)  # type: ignore[attr-defined]
+        self._note_collected(session.items)
+        if self.worker and ("soft_baseline" in self.paths or "soft_json" in self.paths):
+            output = self.config.workeroutput  # type: ignore[attr-defined]
+            output[WORKER_COLLECTED] = sorted(self.collected)
+            output[WORKER_SOFT_COLLECTED] = sorted(self.soft_collected)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.collected.update(output.get(WORKER_COLLECTED, ()))
+        self.soft_collected.update(output.get(WORKER_SOFT_COLLECTED, ()))
 
-    def _disappeared(self, missing: set[str]) -> set[str]:
-        """Baseline tests that no longer exist: their file is gone, or their file was collected
-        in full in this run and they were not among its tests (removed or renamed)."""
+    def _complete_files(self) -> set[str]:
+        """The test files (as node ids name them) this run collected in full: every test in
+        them was collected, selected or not. A file narrowed to some of its tests by a
+        ``file::test`` argument is not among them."""
         root = self.config.rootpath
         here = self.config.invocation_params.dir
         narrowed = {
@@ -230,18 +240,23 @@ class SoftOutputs:
             for arg in self.config.args
             if "::" in arg
         }
-        collected_files = {nodeid.split("::")[0] for nodeid in self.collected}
+        return {
+            file
+            for file in {nodeid.split("::")[0] for nodeid in self.collected}
+            if os.path.normcase(os.path.abspath(root / file)) not in narrowed
+        }
+
+    def _disappeared(self, missing: set[str]) -> set[str]:
+        """Baseline tests that no longer exist: their file is gone, or their file was collected
+        in full in this run and they were not among its tests (removed or renamed)."""
+        root = self.config.rootpath
+        complete = self._complete_files()
         gone = set()
         for nodeid in missing:
             file = nodeid.split("::")[0]
-            path = root / file
-            if not path.exists():
+            if not (root / file).exists():
                 gone.add(nodeid)
-            elif (
-                file in collected_files
-                and os.path.normcase(os.path.abspath(path)) not in narrowed
-                and nodeid not in self.collected
-            ):
+            elif file in complete and nodeid not in self.collected:
                 gone.add(nodeid)
         return gone
 
@@ -263,6 +278,7 @@ class SoftOutputs:
             pytest.ExitCode.INTERNAL_ERROR,
             pytest.ExitCode.USAGE_ERROR,
         )
+        self.meta["interrupted"] = session.exitstatus == pytest.ExitCode.INTERRUPTED
         try:
             problems = self._finish(complete)
         except KeyboardInterrupt:
@@ -312,6 +328,10 @@ class SoftOutputs:
             args=list(self.config.invocation_params.args),
             workers=_worker_count(self.config),
         )
+        if "soft_json" in self.paths:
+            # What an offline comparison needs to tell a removed test from one not run.
+            self.meta["complete_files"] = sorted(self._complete_files())
+            self.meta["not_run"] = sorted(self.soft_collected - set(snapshot.tests))
         problems = False
         baseline_path = self.paths.get("soft_baseline")
         if baseline_path is not None and self.baseline is not None:
@@ -392,7 +412,7 @@ class SoftOutputs:
         )
 
         def html() -> str:
-            from .htmlreport import render_html
+            from .report import render_html
 
             return render_html(report, history=history)
 
@@ -424,10 +444,7 @@ class SoftOutputs:
         self.lines.append((line, markup))
 
     def _shown(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.config.invocation_params.dir))
-        except ValueError:
-            return str(path)
+        return str(shown_path(path, self.config.invocation_params.dir, resolve=False))
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

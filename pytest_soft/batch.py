@@ -4,9 +4,11 @@ test evaluated in one call.
 A soft test written the natural way (one parametrized case per data point) costs one autograd
 trace per case. When the test body is elementwise, calling it once with its arguments stacked
 into arrays gives every case's score at the cost of one trace. This module builds fit terms
-from recorded cases, batching where a check at the starting point proves it gives the same
-scores, and falling back to case-by-case evaluation (with the reason) where it does not. A test
-whose body no longer gives its recorded score once its fixtures are torn down is left out.
+from recorded cases: a batch where the stacked call reproduces the recorded scores, case by case
+otherwise (with the reason). A batch is only a candidate: it carries its cases' own terms, and
+the fit engine keeps it only where it also agrees with them away from the start, scores and
+gradient, and checks the fitted point with them before anything is written. A test whose body
+no longer gives its recorded score once its fixtures are torn down is left out.
 """
 
 from __future__ import annotations
@@ -18,13 +20,10 @@ from typing import Any
 import numpy as np
 
 from .errors import SoftError
-from .fit import Term
+from .fit import CASE_RTOL, Term, cases_disagree
 from .scores import per_case_sums
 
 __all__ = ["Case", "build_terms"]
-
-#: Batched and case-by-case scores must agree to this relative tolerance at the start.
-RTOL = 1e-9
 
 
 @dataclass
@@ -45,35 +44,31 @@ class Case:
 
 
 def build_terms(cases: Sequence[Case]) -> tuple[list[Term], list[str]]:
-    """Fit terms for the cases, batched where possible, and one note per batch that fell back
-    to case-by-case evaluation saying why."""
+    """Fit terms for the cases, batched where possible, and one note per case left out and per
+    batch that fell back to case-by-case evaluation, saying why."""
+    notes: list[str] = []
     groups: dict[Hashable, list[Case]] = {}
     singles: list[Case] = []
     for case in cases:
-        if case.batch_key is None:
+        why = _not_reproducible(case)
+        if why:
+            notes.append(f"{case.name}: left out of the fit: {why}")
+        elif case.batch_key is None:
             singles.append(case)
         else:
             groups.setdefault(case.batch_key, []).append(case)
     terms: list[Term] = []
-    notes: list[str] = []
     for group in groups.values():
-        if len(group) == 1:
-            singles.extend(group)
-            continue
-        term, why = _batched(group)
+        term, why = _batched(group) if len(group) > 1 else (None, "")
         if term is not None:
             terms.append(term)
-        else:
+            continue
+        if why:
             notes.append(
                 f"{_base_name(group[0].name)}: {len(group)} cases evaluated one by one ({why})"
             )
-            singles.extend(group)
-    for case in singles:
-        why = _not_reproducible(case)
-        if why:
-            notes.append(f"{case.name}: left out of the fit: {why}")
-        else:
-            terms.append(Term(case.name, case.call, case.weight, case.threshold))
+        singles.extend(group)
+    terms.extend(Term(case.name, case.call, case.weight, case.threshold) for case in singles)
     return terms, notes
 
 
@@ -89,7 +84,7 @@ def _not_reproducible(case: Case) -> str:
             f"called again after its fixtures' teardown it raised {type(exc).__name__}: "
             f"{_first_line(exc)} (a fixture's teardown closes or empties what the test uses)"
         )
-    if not np.isclose(again, case.score, rtol=RTOL, atol=RTOL * 1e-12):
+    if not np.isclose(again, case.score, rtol=CASE_RTOL, atol=CASE_RTOL * 1e-12):
         return (
             f"called again after its fixtures' teardown it scored {again!r} instead of "
             f"{case.score!r} (a fixture's teardown changes what the test uses)"
@@ -141,12 +136,11 @@ def _batched(group: list[Case]) -> tuple[Term | None, str]:
         return None, (
             f"the batched call returned shape {got.shape}, not one score per case {expected.shape}"
         )
-    atol = RTOL * max(1.0, float(np.max(np.abs(expected))))
-    if not np.allclose(got, expected, rtol=RTOL, atol=atol):
-        worst = int(np.argmax(np.abs(got - expected)))
+    bad = cases_disagree(got, expected)
+    if bad is not None:
         return None, (
-            f"the batched call scored case {group[worst].name} {got[worst]!r} instead of "
-            f"{expected[worst]!r}: the body is not elementwise"
+            f"the batched call scored case {group[bad].name} {got[bad]!r} instead of "
+            f"{expected[bad]!r}: the body is not elementwise"
         )
     names = [c.name for c in group]
 
@@ -166,6 +160,9 @@ def _batched(group: list[Case]) -> tuple[Term | None, str]:
             first.weight,
             first.threshold,
             case_names=[names[i] for i in indices],
+            exact=[
+                Term(group[i].name, group[i].call, first.weight, first.threshold) for i in indices
+            ],
         )
 
     term = Term(
@@ -175,6 +172,7 @@ def _batched(group: list[Case]) -> tuple[Term | None, str]:
         first.threshold,
         case_names=names,
         select=select,
+        exact=[Term(c.name, c.call, c.weight, c.threshold) for c in group],
     )
     return term, ""
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 __all__ = [
     "FitError",
+    "NegativeScore",
+    "NothingToFit",
     "ParameterError",
     "ParameterFileError",
     "ScoreError",
     "SoftError",
     "SoftWarning",
     "ToleranceError",
+    "TracingError",
     "TrackingFileError",
 ]
 
@@ -36,6 +39,18 @@ class ScoreError(SoftError):
 
 class FitError(SoftError):
     """A fit that cannot start or cannot go on."""
+
+
+class NothingToFit(FitError):
+    """The selection gives the fit nothing to do (no soft tests, or no parameters they read)."""
+
+
+class TracingError(FitError):
+    """The implementation cannot be differentiated by autograd as written."""
+
+
+class NegativeScore(FitError):
+    """A score below 0, which least squares cannot take."""
 
 
 class SoftWarning(UserWarning):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _binding
 from ._files import atomic_write_text
 from .errors import ParameterError, ParameterFileError, SoftWarning
 
@@ -48,9 +49,6 @@ _RESERVED = frozenset({"save", "reload", "reset", "to_dict", "module", "path", "
 # Groups by module name. Weak, so a module that is dropped from sys.modules (pytester does this
 # between runs) takes its group with it.
 _REGISTRY: weakref.WeakValueDictionary[str, Parameters] = weakref.WeakValueDictionary()
-
-# While a test runs under record_reads(), every parameter read is noted here as (group, name).
-_reads: set[tuple[Parameters, str]] | None = None
 
 # Key under which a module's globals remember the code object that declared its group, to tell
 # a second group in one module (an error) from a re-import or reload of the module (fine).
@@ -220,8 +218,6 @@ class Parameters:
         d["_path"] = parameter_file_for(file) if file else None
         d["_specs"] = specs
         d["_values"] = {name: spec.initial for name, spec in specs.items()}
-        d["_overrides"] = None
-        d["_stale"] = ()
         self.reload()
         _REGISTRY[module] = self
 
@@ -236,9 +232,10 @@ class Parameters:
                 f"module '{self._module}' declares no parameter '{name}' "
                 f"(it declares: {', '.join(values)})"
             )
-        if _reads is not None:
-            _reads.add((self, name))
-        overrides = self._overrides
+        binding = _binding.current()
+        if binding.reads is not None:
+            binding.reads.add((self, name))
+        overrides = binding.overrides.get(self)
         if overrides is not None and name in overrides:
             return overrides[name]
         return values[name]
@@ -340,7 +337,6 @@ class Parameters:
                 stacklevel=3,
             )
         self._values.update(values)
-        self.__dict__["_stale"] = stale
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the current values to the parameter file (atomically) and return its path."""
@@ -431,18 +427,9 @@ def groups() -> list[Parameters]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY.keys())]
 
 
-@contextlib.contextmanager
-def record_reads() -> Iterator[set[tuple[Parameters, str]]]:
+def record_reads() -> contextlib.AbstractContextManager[set[tuple[Parameters, str]]]:
     """Note every parameter read inside the block, as ``(group, name)`` pairs."""
-    global _reads
-    outer, _reads = _reads, set()
-    seen = _reads
-    try:
-        yield seen
-    finally:
-        _reads = outer
-        if outer is not None:
-            outer |= seen
+    return _binding.recording_reads()
 
 
 # -- the file format --------------------------------------------------------------------------

@@ -30,8 +30,9 @@ from ._state import (
     STATE_KEY,
     SoftState,
 )
+from ._text import visible
 from .errors import SoftError, SoftWarning
-from .report import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult, visible
+from .report._model import ABOVE_THRESHOLD, ERROR, PASSED, SoftResult
 
 if TYPE_CHECKING:
     from .fit import FitResult, Progress
@@ -95,12 +96,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--fit-method",
-        choices=["auto", "lsq", "lbfgs", "adam", "sgd"],
+        choices=["auto", "lsq", "lbfgs", "adam", "sgd", "powell", "nelder-mead"],
         default="auto",
         dest="soft_fit_method",
-        help="optimiser: auto (default; least squares when every score is 0 or more and the "
-        "Jacobian is cheap, else L-BFGS-B), lsq (trust-region least squares on square-root "
-        "scores), lbfgs, adam, sgd.",
+        help="optimiser: auto (default; least squares when every score is 0 or more, there are "
+        "at least as many scores as fitted values and the Jacobian is cheap, else L-BFGS-B), "
+        "lsq (trust-region least squares on square-root scores), lbfgs, adam, sgd, or without "
+        "any gradient (for code autograd cannot trace) powell or nelder-mead.",
     )
     group.addoption(
         "--fit-tol",
@@ -124,7 +126,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         dest="soft_fit_timeout",
         metavar="SECONDS",
-        help="wall-time budget of the whole fit; the best parameters seen by then are kept.",
+        help="wall-time budget of the fit, counted from after scipy is imported (the record "
+        "pass before it is not counted); when it runs out, the best parameters seen are kept, "
+        "checked and reported as not converged.",
     )
     group.addoption(
         "--fit-restarts",
@@ -177,6 +181,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fit and run the tests with the tuned values, but write no parameter file.",
     )
     group.addoption(
+        "--fit-require-convergence",
+        action="store_true",
+        default=None,
+        dest="soft_fit_require_convergence",
+        help="make the run fail (exit status 1) when the fit stops before it converges, for "
+        "CI. Also the ini setting soft_fit_require_convergence.",
+    )
+    group.addoption(
         "--fit-lock-timeout",
         type=_positive_float,
         default=600.0,
@@ -185,6 +197,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how long a fit waits for another fit of the same project to finish (default 600).",
     )
     _add_output_options(group)
+    parser.addini(
+        "soft_fit_require_convergence",
+        "fail the run when --fit stops before it converges (as --fit-require-convergence).",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "soft_summary_worst",
         "how many of the worst soft tests the end-of-run summary lists (default 5).",
@@ -436,7 +454,8 @@ class SoftSession:
             reporter.write_line(visible(line), **(markup or {}))
 
     def _record(self, items: list[pytest.Item]) -> tuple[list[Any], list[str], list[str]]:
-        """Run each soft test once, quietly, to set up its fixtures and capture its body."""
+        """Call each soft test once, quietly, to capture its body and score: directly where it
+        needs no fixture, else through pytest's protocol, which sets its fixtures up."""
         from .batch import Case
 
         state = self.state
@@ -444,26 +463,25 @@ class SoftSession:
         skipped: list[str] = []
         failed: list[str] = []
         cases = []
+        limit = _per_test_timeout(self.config)
         try:
             for index, item in enumerate(items):
-                nextitem = items[index + 1] if index + 1 < len(items) else None
-                saved_properties = list(item.user_properties)
-                try:
-                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                finally:
-                    item.user_properties[:] = saved_properties
-                call = next((r for r in reports if r.when == "call"), None)
-                props = dict(call.user_properties) if call is not None else {}
-                body = state.capturing.pop(item.nodeid, None)
-                if body is None or P_SCORE not in props:
-                    was_skipped = any(r.skipped for r in reports)
-                    (skipped if was_skipped else failed).append(item.nodeid)
-                    continue
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
+                arguments = _direct_arguments(item)
+                if arguments is not None:
+                    assert isinstance(item, pytest.Function)
+                    body = functools.partial(item.obj, **arguments)
+                    outcome, score, cases_returned = _call_directly(item, body, limit)
+                else:
+                    body, outcome, score, cases_returned = self._record_by_protocol(items, index)
+                if outcome != "scored":
+                    (skipped if outcome == "skipped" else failed).append(item.nodeid)
+                    continue
+                assert body is not None and score is not None
                 batchable = (
                     spec.batch
-                    and P_CASES not in props
+                    and not cases_returned
                     and getattr(item, "callspec", None) is not None
                 )
                 cases.append(
@@ -473,13 +491,32 @@ class SoftSession:
                         kwargs=body.keywords,
                         weight=spec.weight,
                         threshold=spec.threshold,
-                        score=float(props[P_SCORE]),
+                        score=score,
                         batch_key=(item.parent.nodeid, item.originalname) if batchable else None,
                     )
                 )
         finally:
             state.capturing = None
         return cases, failed, skipped
+
+    def _record_by_protocol(
+        self, items: list[pytest.Item], index: int
+    ) -> tuple[functools.partial[Any] | None, str, float | None, bool]:
+        """Run one soft test through pytest's protocol (fixtures set up and torn down, skips,
+        marks, timeouts) without reporting it; return its body, outcome and score."""
+        item = items[index]
+        nextitem = items[index + 1] if index + 1 < len(items) else None
+        saved_properties = list(item.user_properties)
+        try:
+            reports = runtestprotocol(item, log=False, nextitem=nextitem)
+        finally:
+            item.user_properties[:] = saved_properties
+        call = next((r for r in reports if r.when == "call"), None)
+        props = dict(call.user_properties) if call is not None else {}
+        body = self.state.capturing.pop(item.nodeid, None) if self.state.capturing else None
+        if body is None or P_SCORE not in props:
+            return None, "skipped" if any(r.skipped for r in reports) else "failed", None, False
+        return body, "scored", float(props[P_SCORE]), P_CASES in props
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
         from .fit import fit
@@ -529,11 +566,6 @@ class SoftSession:
                 case.function = wrapped[case.function]
         terms, notes = build_terms(cases)
         holdout, _ = build_terms(held_cases)
-        for term in terms:
-            if term.case_names is not None:
-                self._write(
-                    reporter, f"batched {term.name}: {len(term.case_names)} cases in one call"
-                )
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
@@ -594,9 +626,105 @@ class SoftSession:
             before = self.state.fit.scores_before if self.state.fit is not None else None
             for line in render_table(results, before=before):
                 write(line)
+            if self.state.fit is not None:
+                from .report import render_parameters, render_uncertainty
+
+                write("fitted parameters (± standard error where the fit gives one):")
+                for line in render_parameters(self.state.fit) + render_uncertainty(self.state.fit):
+                    write(line)
         terminalreporter.write_sep("=", "soft scores")
         for line in render_summary(results, worst=_ini_int(self.config, "soft_summary_worst")):
             write(line)
+        fit = self.state.fit
+        if fit is not None:
+            from .report import render_fit_check
+
+            lines, agree = render_fit_check(fit, self.state.results)
+            for line in lines:
+                write(visible(line), **({} if agree else {"yellow": True}))
+            if not fit.converged and self._require_convergence():
+                write(
+                    "the fit did not converge and convergence is required "
+                    "(--fit-require-convergence): the run fails",
+                    red=True,
+                    bold=True,
+                )
+
+    def _require_convergence(self) -> bool:
+        option = self.config.option.soft_fit_require_convergence
+        return bool(
+            self.config.getini("soft_fit_require_convergence") if option is None else option
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        fit = self.state.fit
+        if fit is not None and not fit.converged and self._require_convergence():
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _direct_arguments(item: pytest.Item) -> dict[str, Any] | None:
+    """The arguments of a soft test that needs nothing from pytest's protocol: each one a
+    value of a direct ``parametrize``, no fixture (autouse ones included) and no mark besides
+    ``parametrize`` and ``soft_test`` (other marks may act at run time: skip, xfail,
+    usefixtures, timeout, a plugin's own). None for every other test."""
+    if not isinstance(item, pytest.Function) or inspect.iscoroutinefunction(item.obj):
+        return None
+    direct: set[str] = set()
+    for mark in item.iter_markers():
+        if mark.name == MARKER:
+            continue
+        if mark.name != "parametrize":
+            return None
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",") if name.strip()]
+        indirect = mark.kwargs.get("indirect", False)
+        if indirect is True:
+            continue
+        direct.update(
+            n for n in names if not (isinstance(indirect, (list, tuple)) and n in indirect)
+        )
+    wanted = list(item.fixturenames)
+    if not set(wanted) <= direct:
+        return None
+    callspec = getattr(item, "callspec", None)
+    # pytest 7 keeps direct values in callspec.funcargs; pytest 8 and later in callspec.params.
+    values = {**getattr(callspec, "funcargs", {}), **getattr(callspec, "params", {})}
+    if not set(wanted) <= set(values):
+        return None
+    return {name: values[name] for name in wanted}
+
+
+def _call_directly(
+    item: pytest.Function, body: functools.partial[Any], limit: float | None
+) -> tuple[str, float | None, bool]:
+    """Call a soft test that needs no fixture, quietly: (outcome, score, returned per-case
+    scores). Its output and warnings belong to the real run that follows."""
+    import io
+
+    from .errors import ScoreError
+    from .scores import check_score
+
+    call = _time_limited(body, item.nodeid, limit) if limit else body
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            returned = call()
+        except pytest.skip.Exception:
+            return "skipped", None, False
+        except (Exception, pytest.fail.Exception, pytest.xfail.Exception):
+            return "failed", None, False
+    try:
+        score = check_score(returned, item.nodeid)
+    except ScoreError:
+        return "failed", None, False
+    return "scored", score.value, score.cases is not None
 
 
 def _undo_patches(cases: list[Any]) -> None:
@@ -668,7 +796,10 @@ class _ProgressLine:
         now = time.monotonic()
         text = (
             f"fit: start {p.start + 1}/{p.starts}  iteration {p.iteration}  loss {p.loss:.6g}  "
-            f"best {p.best_loss:.6g}  |gradient| {p.grad_norm:.3g}  {p.seconds:.1f}s"
+            f"best {p.best_loss:.6g}  "
+            # A derivative-free method has no gradient to show (NaN).
+            + (f"|gradient| {p.grad_norm:.3g}  " if p.grad_norm == p.grad_norm else "")
+            + f"{p.seconds:.1f}s"
         )
         if self.live:
             if now - self.last >= 0.1:

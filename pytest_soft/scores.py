@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
+from . import _binding
 from .errors import ScoreError
 
 __all__ = [
@@ -124,25 +124,14 @@ def check_score(value: Any, test: str) -> Score:
     return Score(total, cases)
 
 
-# While a fit calls a parametrized soft test once for all its cases (pytest_soft.batch), the
-# first axis of every array is the cases' axis: the score functions sum over the others only,
-# so that the batched call still gives one score per case.
-_per_case_depth = 0
-
-
-@contextlib.contextmanager
-def per_case_sums() -> Iterator[None]:
-    """Inside the block, the score functions keep the first axis (one score per case)."""
-    global _per_case_depth
-    _per_case_depth += 1
-    try:
-        yield
-    finally:
-        _per_case_depth -= 1
+def per_case_sums() -> contextlib.AbstractContextManager[None]:
+    """Inside the block, the score functions keep the first axis (one score per case): a fit
+    calls a parametrized soft test once for all its cases (batched evaluation)."""
+    return _binding.per_case()
 
 
 def _sum(x: Any) -> Any:
-    if _per_case_depth and anp.ndim(x) >= 1:
+    if anp.ndim(x) >= 1 and _binding.current().per_case:
         return x if anp.ndim(x) == 1 else anp.sum(x, axis=tuple(range(1, anp.ndim(x))))
     return anp.sum(x)
 

@@ -23,6 +23,7 @@ from pytest_soft import tracking
 from pytest_soft._files import TEMP_MARKER
 from pytest_soft.errors import ParameterFileError, TrackingFileError
 from pytest_soft.parameters import load_parameter_file
+from pytest_soft.tracking import _storage
 
 IMPL = """\
 import autograd.numpy as np
@@ -300,15 +301,15 @@ def _half_os_write(real: Any) -> Any:
     "fault",
     [
         pytest.param(
-            lambda mp: mp.setattr(tracking.os, "write", _half_os_write(os.write)),
+            lambda mp: mp.setattr(_storage.os, "write", _half_os_write(os.write)),
             id="disk full half-way",
         ),
         pytest.param(
-            lambda mp: mp.setattr(tracking.os, "fsync", _raise(errno.ENOSPC)),
+            lambda mp: mp.setattr(_storage.os, "fsync", _raise(errno.ENOSPC)),
             id="disk full at fsync",
         ),
         pytest.param(
-            lambda mp: mp.setattr(tracking.os, "open", _raise(errno.EACCES)), id="permission denied"
+            lambda mp: mp.setattr(_storage.os, "open", _raise(errno.EACCES)), id="permission denied"
         ),
     ],
 )

@@ -169,12 +169,14 @@ def test_auto_is_least_squares_for_losses_and_lbfgs_when_a_score_is_negative(loa
 
 def test_auto_switches_to_lbfgs_when_a_score_goes_below_0_during_the_fit(load):
     model = load()
-    # 3 at the start (so auto picks least squares), -1 at the optimum a = 2
-    score = Term("test_dips", lambda: (model.theta.a - 2.0) ** 2 - 1.0)
+    # 5.25 at the start (so auto picks least squares), -1 at the optimum a = 2.5. (Centred
+    # at 2, the first step, a trust region of 1 from a = 0, would land exactly on the score 0
+    # at a = 1, the least-squares optimum, and never see a score below 0.)
+    score = Term("test_dips", lambda: (model.theta.a - 2.5) ** 2 - 1.0)
 
     result = fit([score])
     assert result.method == "lbfgs"
-    assert after(result, "model.a") == pytest.approx(2.0, abs=1e-6)
+    assert after(result, "model.a") == pytest.approx(2.5, abs=1e-6)
     assert result.loss_after == pytest.approx(-1.0)
 
     with pytest.raises(FitError, match=r"soft test test_dips scored -\S+, below 0"):
@@ -362,7 +364,11 @@ def test_time_budget_stops_the_fit(load):
     result = fit([line_term(model)], method="adam", timeout=1e-9)
     assert result.stop_reason == "time budget"
     assert not result.converged
-    assert result.loss_after <= result.loss_before
+    # The budget ran out at the first evaluation: no step was taken, nothing to write.
+    assert result.iterations == 0
+    assert result.loss_after == result.loss_before
+    assert not result.improved
+    assert all(np.array_equal(c.after, c.before) for c in result.parameters)
 
 
 def test_progress_is_reported_every_iteration(load):

@@ -330,14 +330,18 @@ def test_fixtures_and_parametrize_work_and_fixtures_are_set_up_once_for_the_fit(
         (["--fit-method", "lbfgs"], "lbfgs"),
         (["--fit-method", "adam", "--fit-lr", "0.2", "--fit-max-iter", "400"], "adam"),
         (["--fit-method", "sgd", "--fit-lr", "0.05", "--fit-max-iter", "400"], "sgd"),
+        (["--fit-method", "powell"], "powell"),
+        (["--fit-method", "nelder-mead"], "nelder-mead"),
     ],
 )
 def test_fit_method_is_used_and_shown(pytester, args, method):
     project(pytester)
     result = pytester.runpytest("--fit", "--fit-tol", "1e-10", *args)
     fit = fit_section(result)
-    assert fit[0].startswith(f"method {method}")
-    a = float(line_matching(fit, r"^  impl\.a ").split()[-1])
+    # A fit stopped by its iteration limit opens with the NOT CONVERGED line, then the method.
+    shown = fit[1:] if fit[0].startswith("NOT CONVERGED: ") else fit
+    assert shown[0].startswith(f"method {method}")
+    a = float(re.search(r"-> (\S+)", line_matching(fit, r"^  impl\.a ")).group(1))
     assert a == pytest.approx(1.25, abs=1e-2)
 
 
@@ -375,7 +379,18 @@ def test_iteration_limit_is_the_stop_reason_and_the_best_point_is_kept(pytester)
 def test_time_budget_is_the_stop_reason(pytester):
     project(pytester)
     result = pytester.runpytest("--fit", "--fit-method", "adam", "--fit-timeout", "1e-9")
-    line_matching(fit_section(result), r"^stopped: time budget$")
+    assert result.ret == 1  # test_slope fails its threshold with the values it started from
+    fit = fit_section(result)
+    assert fit[0] == (
+        "NOT CONVERGED: the time budget (--fit-timeout) ran out before the fit converged (time "
+        "budget); the best parameters seen are kept. Give --fit-timeout more time and fit again."
+    )
+    line_matching(fit, r"^stopped: time budget$")
+    line_matching(fit, r"^loss 9\.5 -> 9\.5 \(\+0\.0%\)$")
+    line_matching(
+        fit, r"^the loss did not improve beyond rounding noise: no parameter file written$"
+    )
+    assert not (pytester.path / "impl.params.json").exists()
 
 
 # A sine with one parameter, started where a single start gets stuck in a local minimum.
@@ -410,7 +425,7 @@ def test_restarts_are_reproducible_with_a_seed_and_report_how_many_reached_the_b
     again = pytester.runpytest(*args, "--fit-seed", "3")
 
     fit = fit_section(first)
-    omega = float(line_matching(fit, r"^  wave\.omega  4 -> ").split()[-1])
+    omega = float(re.search(r"-> (\S+)", line_matching(fit, r"^  wave\.omega  4 -> ")).group(1))
     assert omega == pytest.approx(1.5, abs=0.01)
     starts = line_matching(fit, r" over 6 of 6 starts \((\d) reached the best, start (\d) first\)")
     reached = int(re.search(r"\((\d) reached", starts).group(1))
@@ -427,7 +442,32 @@ def test_restarts_stop_early_when_the_loss_cannot_improve(pytester):
     result = pytester.runpytest("--fit", "--fit-restarts", "4")
     fit = fit_section(result)
     line_matching(fit, r" over 1 of 5 starts ")
-    line_matching(fit, r"^stopped: .*; the loss cannot get better, so 4 more start\(s\) skipped$")
+    line_matching(fit, r"^stopped: .*; the loss is 0 to rounding, so 4 more start\(s\) skipped$")
+
+
+def test_restarts_stop_early_when_every_threshold_holds(pytester):
+    project(
+        pytester,
+        """
+        from pytest_soft import soft_test
+        import impl
+
+        @soft_test(threshold=0.5)
+        def test_slope():
+            return (impl.line(2.0) - 3.0) ** 2 + 0.1
+
+        @soft_test(threshold=0.5)
+        def test_origin():
+            return (impl.line(0.0) - 0.5) ** 2 + 0.1
+        """,
+    )
+    result = pytester.runpytest("--fit", "--fit-restarts", "4")
+    fit = fit_section(result)
+    line_matching(fit, r" over 1 of 5 starts ")
+    line_matching(
+        fit,
+        r"^stopped: .*; every soft test is within its threshold, so 4 more start\(s\) skipped$",
+    )
 
 
 HOLDOUT_TESTS = """
@@ -455,7 +495,7 @@ def test_holdout_reports_training_and_held_out_loss_before_and_after(pytester):
         line_matching(fit, r"^held-out loss"),
     )
     assert held is not None
-    a = float(line_matching(fit, r"^  impl\.a ").split()[-1])
+    a = float(re.search(r"-> (\S+)", line_matching(fit, r"^  impl\.a ")).group(1))
     # a is the mean of the two training targets; the four targets split into two pairs
     targets = {0.0, 1.0, 2.0, 3.0}
     train_before = float(train.group(1))

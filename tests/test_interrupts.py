@@ -151,6 +151,8 @@ def test_sigint_during_a_plain_run_updates_no_baseline_and_no_history(tmp_path: 
     # The report holds the two soft tests that ran before the interrupt, whole.
     report = tracking.load_snapshot(tmp_path / "out.json")
     assert sorted(report.tests) == ["test_soft.py::test_f[1.0]", "test_soft.py::test_f[2.0]"]
+    # and it says the run was interrupted
+    assert json.loads(content(tmp_path, "out.json"))["run"]["interrupted"] is True
     assert no_temporaries(tmp_path)
 
 
@@ -208,10 +210,10 @@ import os
 import signal
 import time
 
-from pytest_soft import tracking
+from pytest_soft.tracking import _storage
 
 where = {where!r}
-real = getattr(tracking.os, where)
+real = getattr(_storage.os, where)
 
 
 def interrupted(fd, *args):
@@ -223,7 +225,7 @@ def interrupted(fd, *args):
     return real(fd, *args)
 
 
-setattr(tracking.os, where, interrupted)
+setattr(_storage.os, where, interrupted)
 """
     project(tmp_path, conftest=conftest)
     status, output = run(tmp_path, "--soft-history", "hist.jsonl", "--soft-md", "report.md")

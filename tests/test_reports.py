@@ -3,7 +3,10 @@ rendered directly and written by a run end to end (hostile test ids included).""
 
 from __future__ import annotations
 
+import html
 import json
+import math
+import os
 import re
 import shutil
 import subprocess
@@ -15,12 +18,14 @@ import autograd  # noqa: F401  (in sys.modules before pytester's in-process runs
 import numpy  # noqa: F401
 import pytest
 
-from pytest_soft.htmlreport import bar_chart_svg, line_chart_svg, render_html
 from pytest_soft.report import (
     SoftResult,
+    bar_chart_svg,
     build_report,
+    line_chart_svg,
     md_text,
     render_benchmark,
+    render_html,
     render_json,
     render_markdown,
     render_table,
@@ -183,7 +188,8 @@ def test_html_page_is_self_contained_with_tables_and_charts_and_escaped_ids():
     results.append(result("test_x.py::test_error", None, outcome="error"))
     html = render_html(report_of(results))
     page = Page(html)
-    assert "script" not in page.tags and "b" not in page.tags and "a" not in page.tags
+    # one script, the page's own table sorter: none injected by a test id
+    assert page.tags.count("script") == 1 and "b" not in page.tags and "a" not in page.tags
     assert page.urls == []  # nothing fetched when the page is viewed
     assert {"summary", "worst", "tests", "score-table"} <= page.ids
     assert "fit" not in page.ids and "trend" not in page.ids
@@ -344,7 +350,7 @@ def test_every_report_written_by_a_run_with_hostile_ids(pytester, raw_ids):
     assert "<script>" not in markdown and "\x1b" not in markdown
 
     page = Page((out / "r.html").read_text(encoding="utf-8"))
-    assert "script" not in page.tags
+    assert page.tags.count("script") == 1  # the page's own table sorter
     text = "".join(page.text)
     for nodeid in hostile_ids:
         assert visible(nodeid) in text
@@ -516,16 +522,86 @@ def test_a_report_that_cannot_be_written_fails_the_run_with_a_message(pytester):
     result.stdout.fnmatch_lines(["cannot write the Markdown summary blocker*r.md: *"])
 
 
-# -- a real browser, where one is installed -----------------------------------------------------
+# -- a real browser ------------------------------------------------------------------------------
+# Headless Chromium (.ci/install-browser installs it): skipped where it is missing, except in CI
+# (CI=true), where a missing browser fails the run instead of quietly skipping the check.
 
 CHROMIUM = next(
     (p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()),
     None,
 )
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--force-device-scale-factor=1", "--hide-scrollbars",
+]  # fmt: skip
+
+# Run at the end of a copy of the page: the charts' boxes and the page height, as JSON in the DOM.
+MEASURE = """<script>
+var boxes = Array.prototype.map.call(document.querySelectorAll("svg.chart"), function (svg) {
+  var r = svg.getBoundingClientRect();
+  return {section: svg.closest("section").id, left: r.left, top: r.top,
+          width: r.width, height: r.height};
+});
+var out = document.createElement("pre");
+out.id = "measured";
+out.textContent = JSON.stringify({boxes: boxes, height: document.documentElement.scrollHeight});
+document.body.appendChild(out);
+</script>"""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
-def test_html_report_renders_in_headless_chromium(pytester):
+@pytest.fixture
+def chromium() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("headless Chromium is not installed: run .ci/install-browser")
+        pytest.skip("headless Chromium is not installed (.ci/install-browser installs it)")
+    return CHROMIUM
+
+
+def _browse(chromium: str, page: Path, tmp: Path, *args: str) -> str:
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    done = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return done.stdout + "\n" + done.stderr
+
+
+def _with_script(page: Path, script: str, name: str) -> Path:
+    """A copy of ``page`` with ``script`` run at the end of its body."""
+    copy = page.with_name(name)
+    html = page.read_text(encoding="utf-8")
+    copy.write_text(html.replace("</body>", script + "\n</body>"), encoding="utf-8")
+    return copy
+
+
+def _dom(chromium: str, page: Path, tmp: Path) -> str:
+    out = _browse(chromium, page, tmp, "--dump-dom")
+    # Judged by the DOM it prints: Chromium may exit non-zero over a missing D-Bus or GPU.
+    assert "<html" in out, out
+    return out
+
+
+def _column(dom: str, table_id: str, header: str) -> list[str]:
+    """The cells of one column of a table in a dumped DOM, top to bottom."""
+    table = re.search(rf'<table id="{table_id}".*?</table>', dom, re.S)
+    assert table is not None, dom
+    heads = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table.group(0), re.S)
+    index = heads.index(header)
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(0), re.S)[1:]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[index] for row in rows]
+
+
+def _number(cell: str) -> float:
+    return math.inf if cell == "-" else float(cell)
+
+
+@pytest.fixture
+def full_report(pytester) -> Path:
+    """An HTML report with a fit, a baseline and a history of three runs."""
     pytester.makepyfile(
         impl=FIT_IMPL,
         test_soft=FIT_TESTS
@@ -533,22 +609,79 @@ def test_html_report_renders_in_headless_chromium(pytester):
     )
     pytester.syspathinsert()
     sys.modules.pop("impl", None)
-    pytester.runpytest("-p", "no:cacheprovider", "--fit", "--soft-html", "r.html")
+    track = ("--soft-baseline", "base.json", "--soft-history", "hist.jsonl")
+    pytester.runpytest("-p", "no:cacheprovider", *track, "--soft-update-baseline")
+    pytester.runpytest("-p", "no:cacheprovider", *track)
+    pytester.runpytest("-p", "no:cacheprovider", "--fit", *track, "--soft-html", "r.html")
     page = pytester.path / "r.html"
-    done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    # Judged by the DOM it prints: Chromium may exit non-zero over a missing D-Bus or GPU.
-    assert "<html" in done.stdout, done.stderr
-    dom = Page(done.stdout)
+    assert page.exists()
+    return page
+
+
+def test_html_report_renders_and_draws_its_charts_in_headless_chromium(
+    chromium, full_report, tmp_path
+):
+    from PIL import Image
+
+    measured = _with_script(full_report, MEASURE, "measured.html")
+    dom = _dom(chromium, measured, tmp_path)
+    page = Page(dom)
     # the browser built the page we wrote: every section, every chart, no injected element
-    assert {"summary", "worst", "fit", "loss-curve", "tests", "score-table"} <= dom.ids
-    assert dom.tags.count("svg") == 2
-    assert "script" not in dom.tags
-    assert "test_soft.py::test_hostile[<script>alert(1)</script>]" in "".join(dom.text)
+    assert {"summary", "worst", "fit", "loss-curve", "baseline", "trend", "tests"} <= page.ids
+    assert {"score-table", "fit-parameters", "baseline-changes", "history-table"} <= page.ids
+    assert page.tags.count("svg") == 3  # worst scores, loss curve, history
+    assert page.tags.count("script") == 2  # the table sorter and the measuring script
+    assert page.urls == []
+    assert "test_soft.py::test_hostile[<script>alert(1)</script>]" in "".join(page.text)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)
+    assert found is not None, dom
+    layout = json.loads(html.unescape(found.group(1)))
+    assert [box["section"] for box in layout["boxes"]] == ["worst", "fit", "trend"]
+
+    height = min(int(layout["height"]) + 20, 8000)
+    shot = tmp_path / "page.png"
+    _browse(chromium, full_report, tmp_path, f"--screenshot={shot}", f"--window-size=1200,{height}")
+    assert shot.exists(), "Chromium wrote no screenshot"
+    image = Image.open(shot).convert("RGB")
+    for box in layout["boxes"]:
+        left, top = int(box["left"]), int(box["top"])
+        right, bottom = int(box["left"] + box["width"]), int(box["top"] + box["height"])
+        assert box["width"] > 100 and box["height"] > 50, box
+        assert 0 <= left < right <= image.width and 0 <= top < bottom <= image.height, box
+        region = image.crop((left, top, right, bottom))
+        # bars (#5b8def) and lines and points (#0969da) are the page's only strong blues
+        pixels = region.tobytes()
+        blue = sum(
+            1 for r, b in zip(pixels[0::3], pixels[2::3], strict=True) if b > 180 and b - r > 80
+        )
+        assert blue > 150, f"the chart in #{box['section']} looks blank ({blue} blue pixels)"
+    # and outside the charts the page is mostly white (the screenshot is of the page, not noise)
+    assert set(image.crop((0, 0, 40, 40)).tobytes()) == {255}
+
+
+def test_html_tables_sort_by_the_clicked_column_in_headless_chromium(
+    chromium, full_report, tmp_path
+):
+    before = _dom(chromium, full_report, tmp_path)
+    original = _column(before, "score-table", "test")
+    click = """<script>
+var head = Array.prototype.filter.call(
+  document.querySelectorAll("#score-table th"), function (th) { return th.textContent === "%s"; }
+)[0];
+for (var i = 0; i < %d; i++) { head.click(); }
+</script>"""
+    once = _dom(chromium, _with_script(full_report, click % ("after", 1), "up.html"), tmp_path)
+    scores = [_number(cell) for cell in _column(once, "score-table", "after")]
+    assert scores == sorted(scores) and len(set(scores)) > 2  # ascending, no score last
+    assert 'aria-sort="ascending"' in once
+    assert sorted(_column(once, "score-table", "test")) == sorted(original)  # rows move whole
+
+    twice = _dom(chromium, _with_script(full_report, click % ("after", 2), "down.html"), tmp_path)
+    scores = [_number(cell) for cell in _column(twice, "score-table", "after")]
+    finite = [x for x in scores if x != math.inf]
+    assert finite == sorted(finite, reverse=True)
+    assert scores[len(finite) :] == [math.inf] * (len(scores) - len(finite))  # still last
+    assert 'aria-sort="descending"' in twice
 
 
 def test_a_change_from_a_zero_score_says_which_way_it_went():

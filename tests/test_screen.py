@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from pytest_soft import Param, Parameters
-from pytest_soft._screen import (
+from pytest_soft.fit import Term, fit
+from pytest_soft.fit._starts import (
     UNBOUNDED_SPREAD,
     distinct_minima,
     sample_size,
     sampling_box,
     screen,
 )
-from pytest_soft.fit import Term, fit
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -206,7 +206,8 @@ def fit_section(result: pytest.RunResult) -> list[str]:
 
 def parameter(lines: list[str], name: str) -> float:
     (line,) = [line for line in lines if line.startswith(f"  {name} ")]
-    return float(line.split()[-1])
+    # "  name  before -> after" and, after least squares, " ± standard error"
+    return float(line.split("->")[1].split()[0])
 
 
 def test_restarts_with_fit_params_screen_only_the_chosen_parameter(pytester):

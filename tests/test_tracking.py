@@ -725,6 +725,34 @@ def test_cli_compare_exit_status_follows_the_verdict(pytester):
     assert "5 unchanged" in done.stdout
 
 
+def test_cli_compare_tells_a_test_that_disappeared_from_one_not_run(pytester):
+    write_project(pytester)
+    run(pytester, "--soft-json", "old.json")
+    # test_b is deleted; test_lenient is still there but deselected
+    write_project(pytester, tests=TESTS.replace("def test_b():", "def unused():"))
+    result = run(pytester, "--soft-json", "new.json", "-k", "not lenient")
+    assert result.ret == 0
+    run_meta = json.loads((pytester.path / "new.json").read_text(encoding="utf-8"))["run"]
+    assert run_meta["interrupted"] is False
+    assert run_meta["complete_files"] == ["test_soft.py"]
+    assert run_meta["not_run"] == ["test_soft.py::test_lenient"]
+
+    done = cli("compare", "old.json", "new.json", cwd=pytester.path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "disappeared (in the baseline, no longer collected):" in lines
+    assert lines[lines.index("disappeared (in the baseline, no longer collected):") + 1] == (
+        "  test_soft.py::test_b"
+    )
+    assert "1 soft test(s) in old.json, not run in new.json: not compared" in lines
+
+    # a file narrowed to one test (file::test) says nothing about the tests it left out
+    run(pytester, "--soft-json", "narrow.json", "test_soft.py::test_a")
+    done = cli("compare", "old.json", "narrow.json", cwd=pytester.path)
+    assert "disappeared" not in done.stdout
+    assert "4 soft test(s) in old.json, not run in narrow.json: not compared" in done.stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -1,18 +1,23 @@
-"""Screened multistart: before the local fits, score a scrambled Sobol sample of the parameter box
-and start from the best points of different valleys, so that restarts cover the space.
-
-No pytest here. :func:`screen` takes the loss as a function of the flat parameter vector; the
-fit engine calls it once per block, before its restarts.
+"""Where the starts of a fit with restarts begin: a screen of the parameter box (a scrambled
+Sobol sample of the loss, no gradients) and the best points of its distinct valleys, so that the
+restarts cover the space rather than crowd into one wide valley; uniform draws where the screen
+gives too few.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..errors import SoftWarning
+from ._problem import Problem
+
+__all__ = ["Screen", "distinct_minima", "draw_start", "sample_size", "screen", "screen_starts"]
 
 #: Sample points per restart and per varied parameter, before rounding up to a power of two
 #: (Sobol points balance best in powers of two). In one dimension and ten restarts that is 512
@@ -184,3 +189,68 @@ def distinct_minima(
         ):
             found.append(u)
     return len(found)
+
+
+def draw_start(
+    problem: Problem, x0: np.ndarray, rng: np.random.Generator, used: np.ndarray
+) -> np.ndarray:
+    """A random start: uniform within finite bounds, around x0 elsewhere; parameters that no
+    score depends on stay where they are. (Used where the screen gave fewer starts than asked,
+    e.g. when the time budget cut its sample short.)"""
+    lo, hi = problem.lower, problem.upper
+    scale = np.maximum(np.abs(x0), 1.0)
+    x = x0 + rng.normal(size=x0.shape) * scale
+    both = np.isfinite(lo) & np.isfinite(hi)
+    x[both] = rng.uniform(lo[both], hi[both])
+    only_lo = np.isfinite(lo) & ~np.isfinite(hi)
+    x[only_lo] = lo[only_lo] + np.abs(x[only_lo] - lo[only_lo])
+    only_hi = ~np.isfinite(lo) & np.isfinite(hi)
+    x[only_hi] = hi[only_hi] - np.abs(hi[only_hi] - x[only_hi])
+    return np.where(used, x, x0)
+
+
+def screen_starts(
+    problem: Problem,
+    x0: np.ndarray,
+    restarts: int,
+    seed: int,
+    used: np.ndarray,
+    deadline: float,
+    fit_warnings: list[str],
+) -> Screen:
+    """The restarts' starts for one block, from a screen of its parameter box; a warning names
+    the parameters without bounds, which the screen can only sample near their initial value."""
+    if not restarts:
+        low, high, _ = sampling_box(problem.lower, problem.upper, x0)
+        return Screen([], [], 0, low, high)
+    saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
+    try:
+        found = screen(
+            problem.loss,
+            problem.lower,
+            problem.upper,
+            x0,
+            restarts,
+            seed,
+            vary=used,
+            deadline=deadline,
+        )
+    finally:
+        np.seterr(**saved_errors)
+    names = [
+        s.spec.full_name
+        for s in problem.slots
+        if any(s.start <= i < s.stop for i in found.unbounded)
+    ]
+    if names:
+        shown = ", ".join(f"'{n}'" for n in names)
+        message = (
+            f"the restarts search within the bounds, and {shown} "
+            f"{'has' if len(names) == 1 else 'have'} none on at least one side: they were "
+            f"sampled within {UNBOUNDED_SPREAD:g} x max(|initial value|, 1) of the "
+            "initial value there. Declare bounds (Param(value, bounds=(low, high))) to search "
+            "the whole range where the minimum may be."
+        )
+        fit_warnings.append(message)
+        warnings.warn(SoftWarning(message), stacklevel=4)
+    return found

@@ -1,23 +1,27 @@
-"""The HTML report: one self-contained page (inline CSS and SVG, no script, nothing fetched at
-view time) with the score table, a chart of the worst scores, the fit's loss curve and the trend
-of a run history. Charts are drawn here as plain SVG, so they need no plotting library;
-matplotlib (the ``pytest-soft[plot]`` extra) is only needed for PNG charts of the history.
+"""The HTML report: one self-contained page (inline CSS and SVG, a few lines of inline script that
+sort a table by the column header clicked, nothing fetched at view time) with the score table, a
+chart of the worst scores, the fit's loss curve and the trend of a run history.
 
 Everything that comes from the user's code (test ids, parameter names, paths) is escaped.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .report import baseline_sentences, format_change, format_number, visible
-
-__all__ = ["bar_chart_svg", "history_png", "line_chart_svg", "render_history_html", "render_html"]
-
-WIDTH = 760
+from .._text import (
+    commit_label,
+    format_number,
+    is_dirty,
+    number_cell,
+    short_commit,
+    value_change,
+    visible,
+)
+from ._charts import bar_chart_svg, finite, history_svg, line_chart_svg
+from ._model import baseline_sentences, flat_values, stderr_summary, uncertainty_sentences
 
 
 def _e(text: Any) -> str:
@@ -25,153 +29,7 @@ def _e(text: Any) -> str:
 
 
 def _num(x: Any) -> str:
-    return format_number(x) if isinstance(x, (int, float)) else ("-" if x is None else _e(x))
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-# -- charts -------------------------------------------------------------------------------------
-
-
-def _ellipsis(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
-
-
-def bar_chart_svg(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> str:
-    """Horizontal bars, one per (label, value), largest first as given. Labels are shortened from
-    the left (the end of a test id is the telling part); the full label is the bar's tooltip."""
-    items = [(label, value) for label, value in items if _finite(value)]
-    if not items:
-        return ""
-    row, label_width, top = 22, 330, 28
-    height = top + row * len(items) + 24
-    low = min(0.0, *(v for _, v in items))
-    high = max(0.0, *(v for _, v in items))
-    span = (high - low) or 1.0
-    plot = WIDTH - label_width - 90
-
-    def x(value: float) -> float:
-        return label_width + (value - low) / span * plot
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" class="chart bars">',
-        f"<title>{_e(title)}</title>",
-        f'<text x="4" y="16" class="chart-title">{_e(title)}</text>',
-        f'<line x1="{x(0):.1f}" y1="{top - 4}" x2="{x(0):.1f}" y2="{height - 20}" class="axis"/>',
-    ]
-    for index, (label, value) in enumerate(items):
-        y = top + index * row
-        x0, x1 = sorted((x(0.0), x(value)))
-        parts.append(
-            f"<g><title>{_e(label)}: {format_number(value)}{_e(unit)}</title>"
-            f'<text x="{label_width - 6}" y="{y + 14}" text-anchor="end" class="label">'
-            f"{_e(_ellipsis(visible(label), 52))}</text>"
-            f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 0.5):.1f}" height="{row - 6}" '
-            f'class="bar"/>'
-            f'<text x="{x1 + 4:.1f}" y="{y + 14}" class="value">{format_number(value)}</text></g>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    if high <= low:
-        return [low]
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
-    first = math.ceil(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        ticks.append(0.0 if abs(value) < step * 1e-9 else value)
-        value += step
-    return ticks
-
-
-def line_chart_svg(
-    values: Sequence[float | None],
-    title: str,
-    x_label: str = "",
-    y_label: str = "",
-    point_labels: Sequence[str] | None = None,
-    log: bool | None = None,
-) -> str:
-    """A line through ``values`` (x = 0, 1, 2, ...). A logarithmic y axis when ``log`` is True,
-    or by default when every value is positive and they span more than two decades. Points that
-    are not finite numbers are left out. ``point_labels`` become the points' tooltips."""
-    points = [(i, float(v)) for i, v in enumerate(values) if _finite(v)]
-    if not points:
-        return ""
-    ys = [y for _, y in points]
-    if log is None:
-        log = min(ys) > 0 and max(ys) / min(ys) > 100
-    if log and min(ys) <= 0:
-        log = False
-    height, left, right, top, bottom = 300, 78, 18, 30, 46
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
-    f = math.log10 if log else (lambda v: v)
-    lo, hi = f(min(ys)), f(max(ys))
-    if hi == lo:
-        lo, hi = lo - (abs(lo) * 0.1 or 1.0), hi + (abs(hi) * 0.1 or 1.0)
-    n = max(len(values) - 1, 1)
-
-    def px(i: float) -> float:
-        return left + i / n * plot_w
-
-    def py(v: float) -> float:
-        return top + (1 - (f(v) - lo) / (hi - lo)) * plot_h
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" class="chart line">',
-        f"<title>{_e(title)}</title>",
-        f'<text x="4" y="16" class="chart-title">{_e(title)}</text>',
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>',
-    ]
-    if log:
-        ticks = [10.0**k for k in range(math.floor(lo), math.ceil(hi) + 1)]
-        step = max(1, len(ticks) // 6)
-        ticks = [t for t in ticks[::step] if lo - 1e-9 <= math.log10(t) <= hi + 1e-9]
-    else:
-        ticks = _nice_ticks(lo, hi)
-    for tick in ticks:
-        y = py(tick)
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
-            f"{format_number(tick)}</text>"
-        )
-    for i in sorted({0, n // 2, n} if len(values) > 1 else {0}):
-        parts.append(
-            f'<text x="{px(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
-            f"{i + 1 if point_labels is not None else i}</text>"
-        )
-    if x_label:
-        parts.append(
-            f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
-            f'class="axis-label">{_e(x_label)}</text>'
-        )
-    if y_label:
-        parts.append(
-            f'<text x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" class="axis-label" '
-            f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">'
-            f"{_e(y_label + (' (log scale)' if log else ''))}</text>"
-        )
-    path = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in points)
-    parts.append(f'<polyline points="{path}" class="series"/>')
-    if len(points) <= 80:
-        for i, v in points:
-            tip = f"{point_labels[i]}: " if point_labels is not None else f"{x_label} {i}: "
-            parts.append(
-                f'<circle cx="{px(i):.1f}" cy="{py(v):.1f}" r="3" class="point">'
-                f"<title>{_e(tip)}{format_number(v)}</title></circle>"
-            )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return _e(number_cell(x))
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -194,6 +52,42 @@ td.test { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; word-brea
 .chart .frame { fill: none; stroke: #d0d7de; } .chart .grid { stroke: #eaeef2; }
 .chart .series { fill: none; stroke: #0969da; stroke-width: 2; }
 .chart .point { fill: #0969da; } .chart .tick, .chart .value { fill: #57606a; }
+table.sortable th { cursor: pointer; user-select: none; }
+th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
+"""
+
+# Sorts a table by the column whose header is clicked (again: the other way). Numbers (and inf)
+# sort as numbers, before text; an empty cell or "-" sorts last either way. It reads only the
+# page's own cells and fetches nothing.
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  heads.forEach(function (th, column) {
+    th.title = "sort by this column";
+    th.addEventListener("click", function () {
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows).map(function (row, index) {
+        var text = row.cells[column] ? row.cells[column].textContent.trim() : "";
+        var number = /^[-+]?inf$/i.test(text) ? parseFloat(text.replace(/inf/i, "Infinity"))
+          : /^[-+]?(\\d|\\.\\d)/.test(text) ? parseFloat(text) : NaN;
+        return {row: row, index: index, text: text, number: number,
+                missing: text === "" || text === "-"};
+      });
+      rows.sort(function (a, b) {
+        if (a.missing !== b.missing) { return a.missing ? 1 : -1; }
+        var order = 0;
+        if (!isNaN(a.number) && !isNaN(b.number)) { order = a.number - b.number; }
+        else if (isNaN(a.number) !== isNaN(b.number)) { order = isNaN(a.number) ? 1 : -1; }
+        else { order = a.text.localeCompare(b.text); }
+        return (up ? order : -order) || a.index - b.index;
+      });
+      rows.forEach(function (r) { body.appendChild(r.row); });
+    });
+  });
+});
 """
 
 
@@ -210,6 +104,7 @@ def _page(title: str, body: list[str]) -> str:
             "</head>",
             "<body>",
             *body,
+            f"<script>{_SORT_SCRIPT}</script>",
             "</body>",
             "</html>",
             "",
@@ -218,11 +113,16 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]], table_id: str = ""
+    header: Sequence[str],
+    rows: Sequence[Sequence[tuple[str, str]]],
+    table_id: str = "",
+    sortable: bool = True,
 ) -> str:
-    """``rows`` are sequences of (html, css class) cells; the html is already escaped."""
+    """``rows`` are sequences of (html, css class) cells; the html is already escaped. A
+    sortable table sorts by the column whose header is clicked."""
     ident = f' id="{table_id}"' if table_id else ""
-    out = [f"<table{ident}>", "<thead><tr>"]
+    kind = ' class="sortable"' if sortable else ""
+    out = [f"<table{ident}{kind}>", "<thead><tr>"]
     out += [f"<th>{_e(h)}</th>" for h in header]
     out.append("</tr></thead><tbody>")
     for row in rows:
@@ -235,15 +135,14 @@ def _table(
 
 
 def _meta_line(run: Mapping[str, Any]) -> str:
-    git = run.get("git") or {}
     parts = []
     if run.get("time"):
         parts.append(_e(run["time"]))
-    if git.get("commit"):
-        commit = f"commit <code>{_e(git['commit'][:12])}</code>"
-        if git.get("branch"):
-            commit += f" on {_e(git['branch'])}"
-        if git.get("dirty"):
+    if short := short_commit(run):
+        commit = f"commit <code>{_e(short)}</code>"
+        if branch := (run.get("git") or {}).get("branch"):
+            commit += f" on {_e(branch)}"
+        if is_dirty(run):
             commit += " with uncommitted changes"
         parts.append(commit)
     versions = run.get("versions") or {}
@@ -255,7 +154,7 @@ def _meta_line(run: Mapping[str, Any]) -> str:
 
 def _param_value(value: Any) -> str:
     if isinstance(value, list):
-        flat = [v for v in _flat(value) if _finite(v)]
+        flat = [v for v in flat_values(value) if finite(v)]
         if not flat:
             return "empty array"
         return (
@@ -263,12 +162,6 @@ def _param_value(value: Any) -> str:
             f"min {format_number(min(flat))}, max {format_number(max(flat))})"
         )
     return _num(value)
-
-
-def _flat(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return [x for v in value for x in _flat(v)]
-    return [value]
 
 
 def _outcome_class(outcome: str) -> str:
@@ -297,7 +190,7 @@ def render_html(
         "</section>",
     ]
 
-    scored = [(t["nodeid"], t["weighted"]) for t in tests if _finite(t.get("weighted"))]
+    scored = [(t["nodeid"], t["weighted"]) for t in tests if finite(t.get("weighted"))]
     if scored:
         top = scored[:worst]
         body += [
@@ -325,7 +218,7 @@ def render_html(
             row += [
                 (_num(t.get("before")), "num"),
                 (_num(t.get("score")), "num"),
-                (_e(_change(t.get("before"), t.get("score"))), "num"),
+                (_e(value_change(t.get("before"), t.get("score"))), "num"),
             ]
         else:
             row.append((_num(t.get("score")), "num"))
@@ -347,23 +240,17 @@ def render_html(
     return _page(f"pytest-soft report: suite loss {_num(report.get('loss'))}", body)
 
 
-def _change(old: Any, new: Any) -> str:
-    if _finite(old) and _finite(new):
-        return format_change(float(old), float(new))
-    return "-"
-
-
 def _fit_section(fit: Mapping[str, Any]) -> list[str]:
     facts = [
         ("method", _e(fit.get("method"))),
         (
             "loss",
             f"{_num(fit.get('loss_before'))} → {_num(fit.get('loss_after'))} "
-            f"({_e(_change(fit.get('loss_before'), fit.get('loss_after')))})",
+            f"({_e(value_change(fit.get('loss_before'), fit.get('loss_after')))})",
         ),
         ("iterations", _num(fit.get("iterations"))),
         ("stopped", _e(fit.get("stop_reason", ""))),
-        ("time", f"{fit['seconds']:.2f} s" if _finite(fit.get("seconds")) else "-"),
+        ("time", f"{fit['seconds']:.2f} s" if finite(fit.get("seconds")) else "-"),
     ]
     holdout = fit.get("holdout")
     if holdout:
@@ -384,9 +271,10 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
     out = [
         '<section id="fit">',
         "<h2>Fit</h2>",
-        _table(("", ""), [[(_e(k), ""), (v, "")] for k, v in facts], "fit-facts"),
+        _table(("", ""), [[(_e(k), ""), (v, "")] for k, v in facts], "fit-facts", sortable=False),
     ]
     params = fit.get("parameters") or []
+    errors = bool(fit.get("correlation"))
     if params:
         rows = [
             [
@@ -394,9 +282,18 @@ def _fit_section(fit: Mapping[str, Any]) -> list[str]:
                 (_param_value(p["before"]), "num"),
                 (_param_value(p["after"]), "num"),
             ]
+            + ([(_e(stderr_summary(p.get("stderr"))), "num")] if errors else [])
             for p in params
         ]
-        out.append(_table(("parameter", "before", "after"), rows, "fit-parameters"))
+        header = ("parameter", "before", "after") + (("± stderr",) if errors else ())
+        out.append(_table(header, rows, "fit-parameters"))
+    sentences = uncertainty_sentences(fit)
+    if sentences:
+        out.append(
+            '<ul class="fit-uncertainty">'
+            + "".join(f"<li>{_e(text)}</li>" for text in sentences)
+            + "</ul>"
+        )
     title = "suite loss per iteration"
     if (fit.get("starts") or 1) > 1:
         title += f" ({fit['starts']} starts, one after another)"
@@ -434,7 +331,7 @@ def _baseline_section(baseline: Mapping[str, Any], listed: int = 50) -> list[str
                 (_e(t["nodeid"]), "test"),
                 (_num(t.get("old")), "num"),
                 (_num(t.get("new")), "num"),
-                (_e(_change(t.get("old"), t.get("new"))), "num"),
+                (_e(value_change(t.get("old"), t.get("new"))), "num"),
             ]
         )
     for status, count in shown.items():
@@ -446,28 +343,17 @@ def _baseline_section(baseline: Mapping[str, Any], listed: int = 50) -> list[str
     return out
 
 
-def _commit(run: Mapping[str, Any]) -> str:
-    git = run.get("git") or {}
-    return (git.get("commit") or "-")[:12] + ("+dirty" if git.get("dirty") else "")
-
-
 def _trend_section(history: Sequence[Mapping[str, Any]]) -> list[str]:
-    labels = [f"{run.get('time') or '-'} {_commit(run)}" for run in history]
-    chart = line_chart_svg(
-        [run.get("loss") for run in history],
-        f"suite loss over the last {len(history)} runs",
-        "run",
-        "suite loss",
-        point_labels=labels,
-    )
+    labels = [f"{run.get('time') or '-'} {commit_label(run)}" for run in history]
+    chart = history_svg(history, labels)
     rows = []
     for index in range(len(history) - 1, max(len(history) - 51, -1), -1):  # newest first
         run = history[index]
-        change = _change(history[index - 1].get("loss"), run.get("loss")) if index else ""
+        change = value_change(history[index - 1].get("loss"), run.get("loss")) if index else ""
         rows.append(
             [
                 (_e(run.get("time") or "-"), ""),
-                (f"<code>{_e(_commit(run))}</code>", ""),
+                (f"<code>{_e(commit_label(run))}</code>", ""),
                 (_num(run.get("count")), "num"),
                 (_num(run.get("loss")), "num"),
                 (_e(change), "num"),
@@ -490,34 +376,3 @@ def render_history_html(history: Sequence[Mapping[str, Any]], source: str = "") 
         *_trend_section(history),
     ]
     return _page("pytest-soft history", body)
-
-
-def history_png(history: Sequence[Mapping[str, Any]]) -> bytes:
-    """The suite loss over the runs as a PNG, drawn with matplotlib (the ``pytest-soft[plot]``
-    extra). Raises ImportError without matplotlib."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    xs = [i + 1 for i, run in enumerate(history) if _finite(run.get("loss"))]
-    ys = [float(run["loss"]) for run in history if _finite(run.get("loss"))]
-    figure, axes = plt.subplots(figsize=(8, 3.5), dpi=100)
-    try:
-        axes.plot(xs, ys, marker="o" if len(xs) <= 80 else None)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ys and min(ys) > 0 and max(ys) / min(ys) > 100:
-            axes.set_yscale("log")
-        axes.set_xlabel("run")
-        axes.set_ylabel("suite loss")
-        axes.set_title(f"suite loss over the last {len(history)} runs")
-        axes.grid(True, alpha=0.3)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
