@@ -97,13 +97,16 @@ def problems() -> list[Problem]:
         sine(0.6, 30.0),
         sine(4.2, 40.0),
         Problem(
-            "damped oscillator",
+            # Recorded from t = 5 on, after the oscillation has started: a poor frequency
+            # start leaves least squares in a wrong valley (from t = 0, raising the decay
+            # shortens the window until the frequency's valleys merge, and every start wins).
+            "damped oscillator t 5..25",
             _damped,
             ("amplitude", "decay", "frequency", "phase"),
-            (2.0, 0.3, 4.7, 1.0),
-            (1.0, 0.1, 1.0, 0.0),
-            ((0.0, 5.0), (0.0, 2.0), (0.0, 10.0), (-math.pi, math.pi)),
-            np.linspace(0.0, 10.0, 200),
+            (2.0, 0.05, 4.7, 1.0),
+            (1.0, 0.05, 1.0, 0.0),
+            ((0.0, 5.0), (0.0, 1.0), (0.0, 10.0), (-math.pi, math.pi)),
+            np.linspace(5.0, 25.0, 300),
         ),
         Problem(
             "two Gaussian peaks",
@@ -146,7 +149,7 @@ def run_engine(problem: Problem, restarts: int, seed: int, uniform: bool) -> tup
     return result.loss_after, result.loss_evaluations + result.gradient_evaluations
 
 
-def _no_screen(problem: Any, x0: np.ndarray, *args: Any) -> Any:
+def _no_screen(problem: Any, x0: np.ndarray, *args: Any, **kwargs: Any) -> Any:
     return _starts.screen_starts(problem, x0, 0, *args[1:])
 
 
@@ -282,6 +285,12 @@ def main() -> None:
     print_environment()
     print(f"{args.seeds} seeds, --fit-restarts {args.restarts}; success: loss below {SUCCESS:g}")
     print()
+    # Warm-up, untimed: the imports (scipy.stats for the screen, the optimisers) and autograd's
+    # first traces would otherwise land on the first row.
+    first = problems()[0]
+    run_engine(first, args.restarts, 0, False)
+    for run in (run_de, run_da, run_bh):
+        run(first, 100, 0)
     header = f"{'problem':<28} {'method':<22} {'success':>8} {'evals':>7} {'seconds':>8}"
     print(header)
     print("-" * len(header))

@@ -30,6 +30,13 @@ def ripples(x: np.ndarray) -> float:
     return float(crate + 0.1 * ((x[0] - 3.0) ** 2 + (x[1] - 1.0) ** 2))
 
 
+def ripples3(x):
+    """A valley at every integer point; the bowl's term (of period 6) makes 3 the deepest and
+    leaves the gradient exactly 0 at 0, a local minimum."""
+    crate = anp.sum(1.0 - anp.cos(2.0 * np.pi * x))
+    return crate + 0.1 * anp.sum(1.0 - anp.cos(2.0 * np.pi * (x - 3.0) / 6.0))
+
+
 # -- the screen on its own -------------------------------------------------------------------
 
 
@@ -45,7 +52,7 @@ def test_starts_come_best_first_each_from_a_different_valley(seed):
     # (the sample's six lowest points would crowd into one or two cells)
     cells = {(round(x[0] / 0.5), round(x[1] / 0.5)) for x in found.starts}
     assert len(cells) == 6
-    assert found.evaluations == sample_size(2, 6) == 512
+    assert found.evaluations == sample_size(2, 6) == 256
 
 
 def test_the_seed_makes_the_screen_reproducible():
@@ -56,11 +63,23 @@ def test_the_seed_makes_the_screen_reproducible():
 
 
 def test_sample_size_grows_with_dimension_and_starts_within_its_limits():
-    assert sample_size(1, 10) == 512
+    assert sample_size(1, 10) == 256
     assert sample_size(1, 1) == 64  # the least
-    assert sample_size(4, 10) == 2048
+    assert sample_size(4, 10) == 1024
     assert sample_size(50, 10) == 4096  # the most
-    assert sample_size(1, 10, budget=100) == 64  # a power of two within the budget
+    assert sample_size(4, 10, budget=300) == 256  # a power of two within the budget
+    assert sample_size(1, 10, budget=10) == 64  # but never below the least
+
+
+def test_a_cheap_first_fit_makes_a_small_screen():
+    # Started at a valley floor of the egg crate, the first fit converges at once: ten more
+    # such fits would cost little, and the screen is held to a share of that.
+    group = Parameters(**{n: Param(0.0, bounds=(0.0, 5.0)) for n in "abc"})
+    term = Term("crate", lambda: ripples3(anp.array([group.a, group.b, group.c])))
+    result = fit([term], restarts=10, seed=0)
+    assert 64 <= result.screened < sample_size(3, 10)
+    assert result.screened & (result.screened - 1) == 0  # a power of two
+    assert result.loss_after < ripples3(np.zeros(3))
 
 
 def test_held_entries_stay_at_their_initial_value():
@@ -141,7 +160,7 @@ def test_sine_example_reaches_omega_1_5_with_ten_restarts_for_every_seed(sine_ex
     result = fit([sine_example], restarts=10, seed=seed)
     assert result.parameters[0].after == pytest.approx(1.5, abs=1e-9)
     assert result.loss_after < 1e-12
-    assert result.screened == 512
+    assert result.screened == 256
     assert result.loss_evaluations >= result.screened  # the screen counts as loss evaluations
 
 
@@ -220,7 +239,7 @@ def test_restarts_with_fit_params_screen_only_the_chosen_parameter(pytester):
     assert parameter(fit, "wave.omega") == pytest.approx(1.5, abs=1e-6)
     assert not any(line.startswith("  wave.shift") for line in fit)
     (screened,) = [line for line in fit if line.startswith("restarts screened from")]
-    assert re.fullmatch(r"restarts screened from 128 sample points; the \d starts run ended in "
+    assert re.fullmatch(r"restarts screened from 64 sample points; the \d starts run ended in "
                         r"\d distinct minim(um|a)", screened)  # fmt: skip
 
 

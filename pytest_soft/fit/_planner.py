@@ -34,7 +34,7 @@ from ._model import (
     Term,
 )
 from ._problem import Problem, initial_reads, weighted_loss
-from ._starts import distinct_minima, draw_start, screen_starts
+from ._starts import SCREEN_SHARE, distinct_minima, draw_start, screen_cost, screen_starts
 from ._stops import Stop, StopKind
 from ._uncertainty import Uncertainty, merge
 from ._verify import (
@@ -399,10 +399,25 @@ def _fit_block(
     x_start = x_clipped = np.clip(x0, problem.lower, problem.upper)
     screen = screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
     ends: list[np.ndarray] = []
+    spent_before = problem.loss_evaluations, problem.gradient_evaluations
     for start in range(total_starts):
         if start == 1:  # only once the initial value's fit leaves room to improve
+            # The restarts' local fits will cost about what the first one did, each; the
+            # screen is held to a share of that (see SCREEN_SHARE).
+            first_fit = screen_cost(
+                problem.loss_evaluations - spent_before[0],
+                problem.gradient_evaluations - spent_before[1],
+                int(column_used.sum()),
+            )
             screen = screen_starts(
-                problem, x_clipped, total_starts - 1, seed, column_used, deadline, fit_warnings
+                problem,
+                x_clipped,
+                total_starts - 1,
+                seed,
+                column_used,
+                deadline,
+                fit_warnings,
+                budget=int(min(SCREEN_SHARE * first_fit * (total_starts - 1), 2**30)),
             )
         if start > 0:
             screened = start - 1 < len(screen.starts)

@@ -17,14 +17,31 @@ import numpy as np
 from ..errors import SoftWarning
 from ._problem import Problem
 
-__all__ = ["Screen", "distinct_minima", "draw_start", "sample_size", "screen", "screen_starts"]
+__all__ = [
+    "SCREEN_SHARE",
+    "Screen",
+    "distinct_minima",
+    "draw_start",
+    "sample_size",
+    "screen",
+    "screen_cost",
+    "screen_starts",
+]
 
 #: Sample points per restart and per varied parameter, before rounding up to a power of two
 #: (Sobol points balance best in powers of two). In one dimension and ten restarts that is 512
 #: loss evaluations: a few local fits' worth, and milliseconds for a batched soft test.
-SAMPLE_PER_START_AND_DIMENSION = 32
+SAMPLE_PER_START_AND_DIMENSION = 16
 MIN_SAMPLE = 64
 MAX_SAMPLE = 4096
+
+#: The screen's sample is held to this share of what the restarts' local fits are expected to
+#: cost: the first fit's cost (see screen_cost) once per restart.
+SCREEN_SHARE = 0.5
+
+#: A gradient or Jacobian evaluation costs about this many loss evaluations per fitted value
+#: (autograd, 200 cases: 3-5 for one value, 30 for four and six; benchmarks/multimodal.py).
+DERIVATIVE_COST_PER_VALUE = 4
 
 #: A parameter without bounds is sampled within this many times max(|initial value|, 1) of its
 #: initial value, on each unbounded side (the scale random restarts used to draw from).
@@ -70,12 +87,18 @@ def sampling_box(
 
 def sample_size(dimension: int, starts: int, budget: int | None = None) -> int:
     """Sample points for ``starts`` restarts over ``dimension`` varied parameters: a power of
-    two between MIN_SAMPLE and MAX_SAMPLE (or ``budget``, when smaller)."""
+    two between MIN_SAMPLE and MAX_SAMPLE, and at most ``budget`` where that is larger than
+    MIN_SAMPLE."""
     wanted = max(MIN_SAMPLE, SAMPLE_PER_START_AND_DIMENSION * starts * max(dimension, 1))
     n = min(1 << math.ceil(math.log2(wanted)), MAX_SAMPLE)
     if budget is not None:
-        n = min(n, 1 << max(int(math.log2(max(budget, 1))), 0))
+        n = min(n, max(MIN_SAMPLE, 1 << max(int(math.log2(max(budget, 1))), 0)))
     return n
+
+
+def screen_cost(loss_evaluations: int, gradient_evaluations: int, dimension: int) -> int:
+    """A local fit's cost in loss evaluations, the unit of the screen's sample."""
+    return loss_evaluations + gradient_evaluations * DERIVATIVE_COST_PER_VALUE * max(dimension, 1)
 
 
 def _sobol(dimension: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -217,6 +240,7 @@ def screen_starts(
     used: np.ndarray,
     deadline: float,
     fit_warnings: list[str],
+    budget: int | None = None,
 ) -> Screen:
     """The restarts' starts for one block, from a screen of its parameter box; a warning names
     the parameters without bounds, which the screen can only sample near their initial value."""
@@ -233,6 +257,7 @@ def screen_starts(
             restarts,
             seed,
             vary=used,
+            budget=budget,
             deadline=deadline,
         )
     finally:
