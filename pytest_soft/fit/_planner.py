@@ -70,6 +70,9 @@ def fit(
     """
     import scipy.optimize  # noqa: F401  (once, before the clock: the budget is the fit's own)
 
+    if restarts:
+        from scipy.stats import qmc  # noqa: F401  (the screen's sampler; its import takes ~1 s)
+
     t0 = time.monotonic()
     if method not in METHODS:
         raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -79,8 +82,6 @@ def fit(
         raise FitError(f"the tolerance must be positive, got {tol!r}.")
     if restarts < 0:
         raise FitError(f"the number of restarts must be 0 or more, got {restarts}.")
-    if restarts:
-        from scipy.stats import qmc  # noqa: F401  (the screen's sampler; its import takes ~1 s)
     terms = list(terms)
     if not terms:
         raise NothingToFit("no soft tests selected: there is nothing to fit.")
