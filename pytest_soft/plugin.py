@@ -141,8 +141,9 @@ FIT_INI_OPTIONS = [
         "--fit-restarts",
         "soft_fit_restarts",
         _non_negative_int,
-        "run N more starts drawn at random within the bounds (around the initial value "
-        "where unbounded); the best result wins (default 0).",
+        "run N more starts from a screen of the bounds: a seeded sample of the loss "
+        "there (within 2 x max(|initial value|, 1) of it where unbounded), the best point "
+        "of each of its N best valleys; the best result wins (default 0).",
         metavar="N",
         default=0,
     ),

@@ -143,6 +143,10 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     #: How many independent groups of parameters (sharing no soft test) were fitted separately.
     blocks: int = 1
+    #: With restarts: sample points the screen scored to choose them (counted in
+    #: loss_evaluations), and how many different minima the starts run ended in.
+    screened: int = 0
+    minima: int = 1
     #: The loss and scores above were measured the exact way (every soft test called on its own
     #: at the start and at the fitted point), not by the fast paths the optimiser used.
     verified: bool = False

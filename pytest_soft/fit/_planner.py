@@ -34,7 +34,7 @@ from ._model import (
     Term,
 )
 from ._problem import Problem, fit_backends, initial_reads, weighted_loss
-from ._starts import draw_start
+from ._starts import SCREEN_SHARE, distinct_minima, draw_start, screen_cost, screen_starts
 from ._stops import Stop, StopKind
 from ._uncertainty import Uncertainty, merge
 from ._verify import (
@@ -118,6 +118,9 @@ def _fit(
     :meth:`FitResult.apply`.
     """
     import scipy.optimize  # noqa: F401  (once, before the clock: the budget is the fit's own)
+
+    if restarts:
+        from scipy.stats import qmc  # noqa: F401  (the screen's sampler; its import takes ~1 s)
 
     t0 = time.monotonic()
     if method not in METHODS:
@@ -328,6 +331,8 @@ def _fit_terms(
         scores_after=scores_after,
         warnings=fit_warnings,
         blocks=len(blocks),
+        screened=sum(o.screened for o in outcomes),
+        minima=max(o.minima for o in outcomes),
         uncertainty=merge([o.uncertainty for o in outcomes if o.uncertainty is not None]),
         _assignments=assignments,
     )
@@ -369,6 +374,8 @@ class BlockOutcome:
     best_start: int
     warnings: list[str]
     uncertainty: Uncertainty | None = None
+    screened: int = 0
+    minima: int = 1
 
 
 def _fit_block(
@@ -451,10 +458,34 @@ def _fit_block(
     iterations = 0
     stop = Stop(StopKind.FAILED, "")
     starts_run = 0
-    x_start = np.clip(x0, problem.lower, problem.upper)
+    x_start = x_clipped = np.clip(x0, problem.lower, problem.upper)
+    screen = screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
+    ends: list[np.ndarray] = []
+    spent_before = problem.loss_evaluations, problem.gradient_evaluations
     for start in range(total_starts):
+        if start == 1:  # only once the initial value's fit leaves room to improve
+            # The restarts' local fits will cost about what the first one did, each; the
+            # screen is held to a share of that (see SCREEN_SHARE).
+            first_fit = screen_cost(
+                problem.loss_evaluations - spent_before[0],
+                problem.gradient_evaluations - spent_before[1],
+                int(column_used.sum()),
+            )
+            screen = screen_starts(
+                problem,
+                x_clipped,
+                total_starts - 1,
+                seed,
+                column_used,
+                deadline,
+                fit_warnings,
+                budget=int(min(SCREEN_SHARE * first_fit * (total_starts - 1), 2**30)),
+            )
         if start > 0:
-            x_start = draw_start(problem, x0, rng, column_used)
+            screened = start - 1 < len(screen.starts)
+            x_start = (
+                screen.starts[start - 1] if screened else draw_start(problem, x0, rng, column_used)
+            )
         run = opt.Run(
             problem,
             start=start,
@@ -501,6 +532,7 @@ def _fit_block(
         iterations += run.iterations
         history.extend(run.history)
         finals.append(run.best_loss)
+        ends.append(run.best_x if run.best_x is not None else x_start)
         if run.best_x is not None and run.best_loss < best_loss:
             best_loss, best_x, best_start = run.best_loss, run.best_x, start
         if start == 0 or best_start == start:
@@ -549,6 +581,8 @@ def _fit_block(
         best_start=max(best_start, 0),
         warnings=fit_warnings,
         uncertainty=uncertainty,
+        screened=screen.evaluations,
+        minima=distinct_minima(ends, finals, screen.low, screen.high),
     )
 
 

@@ -187,6 +187,12 @@ def render_fit(
         f"{result.iterations} iterations{starts}, {result.loss_evaluations} loss and "
         f"{result.gradient_evaluations} gradient evaluations, {result.seconds:.2f} s"
     )
+    if result.screened:
+        lines.append(
+            f"restarts screened from {result.screened} sample points; the {result.starts_run} "
+            f"starts run ended in {result.minima} distinct minim"
+            f"{'um' if result.minima == 1 else 'a'}"
+        )
     lines.append(f"stopped: {result.stop_reason}")
     if not result.improved:
         lines.append("the loss did not improve beyond rounding noise: no parameter file written")

@@ -1,0 +1,270 @@
+"""Screened restarts: the screen module on its own, the engine's restarts on the sine example,
+and ``--fit-restarts`` end to end with bounds missing, hold-out and ``--fit-params``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+from pytest_soft import Param, Parameters
+from pytest_soft.fit import Term, fit
+from pytest_soft.fit._starts import (
+    UNBOUNDED_SPREAD,
+    distinct_minima,
+    sample_size,
+    sampling_box,
+    screen,
+)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def ripples(x: np.ndarray) -> float:
+    """An egg crate: a valley in every cell of a 0.5 grid, the deepest around (3, 1)."""
+    crate = np.sin(np.pi * x[0] / 0.5) ** 2 + np.sin(np.pi * x[1] / 0.5) ** 2
+    return float(crate + 0.1 * ((x[0] - 3.0) ** 2 + (x[1] - 1.0) ** 2))
+
+
+def ripples3(x):
+    """A valley at every integer point; the bowl's term (of period 6) makes 3 the deepest and
+    leaves the gradient exactly 0 at 0, a local minimum."""
+    crate = anp.sum(1.0 - anp.cos(2.0 * np.pi * x))
+    return crate + 0.1 * anp.sum(1.0 - anp.cos(2.0 * np.pi * (x - 3.0) / 6.0))
+
+
+# -- the screen on its own -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_starts_come_best_first_each_from_a_different_valley(seed):
+    lower, upper = np.array([0.0, -2.0]), np.array([5.0, 2.0])
+    found = screen(ripples, lower, upper, np.array([0.5, 0.0]), 6, seed=seed)
+
+    assert len(found.starts) == 6
+    assert found.losses == sorted(found.losses)
+    assert found.losses == [ripples(x) for x in found.starts]
+    assert all(np.all((lower <= x) & (x <= upper)) for x in found.starts)
+    # (the sample's six lowest points would crowd into one or two cells)
+    cells = {(round(x[0] / 0.5), round(x[1] / 0.5)) for x in found.starts}
+    assert len(cells) == 6
+    assert found.evaluations == sample_size(2, 6) == 256
+
+
+def test_the_seed_makes_the_screen_reproducible():
+    args = (ripples, np.array([0.0, -2.0]), np.array([5.0, 2.0]), np.array([0.5, 0.0]), 4)
+    first, again, other = screen(*args, seed=7), screen(*args, seed=7), screen(*args, seed=8)
+    assert all(np.array_equal(a, b) for a, b in zip(first.starts, again.starts))
+    assert not all(np.array_equal(a, b) for a, b in zip(first.starts, other.starts))
+
+
+def test_sample_size_grows_with_dimension_and_starts_within_its_limits():
+    assert sample_size(1, 10) == 256
+    assert sample_size(1, 1) == 64  # the least
+    assert sample_size(4, 10) == 1024
+    assert sample_size(50, 10) == 4096  # the most
+    assert sample_size(4, 10, budget=300) == 256  # a power of two within the budget
+    assert sample_size(1, 10, budget=10) == 64  # but never below the least
+
+
+def test_a_cheap_first_fit_makes_a_small_screen():
+    # Started at a valley floor of the egg crate, the first fit converges at once: ten more
+    # such fits would cost little, and the screen is held to a share of that.
+    group = Parameters(**{n: Param(0.0, bounds=(0.0, 5.0)) for n in "abc"})
+    term = Term("crate", lambda: ripples3(anp.array([group.a, group.b, group.c])))
+    result = fit([term], restarts=10, seed=0)
+    assert 64 <= result.screened < sample_size(3, 10)
+    assert result.screened & (result.screened - 1) == 0  # a power of two
+    assert result.loss_after < ripples3(np.zeros(3))
+
+
+def test_held_entries_stay_at_their_initial_value():
+    x0 = np.array([0.5, 0.25])
+    found = screen(ripples, np.array([0.0, -2.0]), np.array([5.0, 2.0]), x0, 3, seed=0,
+                   vary=np.array([True, False]))  # fmt: skip
+    assert [x[1] for x in found.starts] == [0.25, 0.25, 0.25]
+    assert len({x[0] for x in found.starts}) == 3
+
+
+def test_unbounded_entries_are_sampled_around_their_initial_value():
+    inf = np.inf
+    lower, upper = np.array([-inf, 0.0, -inf, -1.0]), np.array([inf, inf, 4.0, 1.0])
+    x0 = np.array([3.0, 1.0, -0.5, 0.0])
+    low, high, unbounded = sampling_box(lower, upper, x0)
+    s = UNBOUNDED_SPREAD
+    assert low.tolist() == [3.0 - 3.0 * s, 0.0, -0.5 - s, -1.0]
+    assert high.tolist() == [3.0 + 3.0 * s, 1.0 + s, 4.0, 1.0]
+    assert unbounded == [0, 1, 2]
+
+    found = screen(lambda x: float(np.sum(x**2)), lower, upper, x0, 5, seed=0)
+    assert found.unbounded == [0, 1, 2]
+    for x in found.starts:
+        assert np.all((low <= x) & (x <= high))
+
+
+def test_more_starts_than_valleys_still_gives_as_many_distinct_points():
+    found = screen(lambda x: float((x[0] - 0.3) ** 2), np.array([0.0]), np.array([1.0]),
+                   np.array([0.9]), 80, seed=0)  # fmt: skip
+    assert len(found.starts) == 80
+    assert len({float(x[0]) for x in found.starts}) == 80
+
+
+def test_a_point_without_a_finite_loss_is_never_a_start():
+    found = screen(lambda x: float(x[0]) if x[0] > 0.5 else float("nan"), np.array([0.0]),
+                   np.array([1.0]), np.array([0.9]), 5, seed=0)  # fmt: skip
+    assert len(found.starts) == 5 and all(x[0] > 0.5 for x in found.starts)
+
+
+def test_distinct_minima_counts_nearby_end_points_once():
+    low, high = np.array([0.0, 0.0]), np.array([10.0, 1.0])
+    ends = [np.array([1.5, 0.5]), np.array([1.5 + 1e-6, 0.5]), np.array([4.0, 0.5])]
+    assert distinct_minima(ends, [0.0, 0.0, 2.0], low, high) == 2
+    assert distinct_minima(ends, [0.0, 0.0, float("inf")], low, high) == 1
+    # the same loss at two places: two minima (a symmetric fit)
+    assert distinct_minima(ends[:1] + ends[2:], [1.0, 1.0], low, high) == 2
+
+
+# -- the engine on the sine example ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sine_example(tmp_path_factory: pytest.TempPathFactory):
+    """The sine example's own parameter declaration and 200 cases, as one batched term."""
+    folder = tmp_path_factory.mktemp("sine")
+    shutil.copy(EXAMPLES / "sine" / "test_sine.py", folder)
+    source = (EXAMPLES / "sine" / "test_sine.py").read_text(encoding="utf-8")
+    # The cases are drawn by the test module; run its drawing lines without importing sine.
+    lines = [line for line in source.splitlines() if line.startswith(("rng =", "XS =", "CASES"))]
+    namespace: dict = {"np": np}
+    exec("\n".join(lines), namespace)
+    xs = np.array([x for x, _ in namespace["CASES"]])
+    ys = np.array([y for _, y in namespace["CASES"]])
+    declared = (EXAMPLES / "sine" / "sine.py").read_text(encoding="utf-8")
+    assert "Param(1.0, bounds=(0.0, 5.0))" in declared  # the start and bounds used below
+    theta = Parameters(omega=Param(1.0, bounds=(0.0, 5.0)))
+    term = Term(
+        "test_sine",
+        lambda: (anp.sin(theta.omega * xs) - ys) ** 2,
+        case_names=[f"x={x:+.3f}" for x in xs],
+    )
+    return term
+
+
+@pytest.mark.parametrize("seed", [0, 5, 12, 19, 26, 33, 35, 38])
+def test_sine_example_reaches_omega_1_5_with_ten_restarts_for_every_seed(sine_example, seed):
+    # (seeds 35 and 38 missed with uniform restarts)
+    result = fit([sine_example], restarts=10, seed=seed)
+    assert result.parameters[0].after == pytest.approx(1.5, abs=1e-9)
+    assert result.loss_after < 1e-12
+    assert result.screened == 256
+    assert result.loss_evaluations >= result.screened  # the screen counts as loss evaluations
+
+
+def test_one_restart_is_enough_for_the_sine_example(sine_example):
+    result = fit([sine_example], restarts=1, seed=0)
+    assert result.parameters[0].after == pytest.approx(1.5, abs=1e-9)
+    # the initial value's fit and the screened start ended in two different minima
+    assert (result.starts_run, result.minima, result.starts_at_best, result.best_start) == (
+        2,
+        2,
+        1,
+        1,
+    )
+
+
+@pytest.mark.parametrize(("method", "options"), [("adam", {"lr": 0.05}), ("sgd", {"lr": 3e-5})])
+def test_first_order_methods_start_from_the_screened_points(sine_example, method, options):
+    plain = fit([sine_example], method=method, max_iter=300, **options)
+    screened = fit([sine_example], method=method, max_iter=300, restarts=2, seed=0, **options)
+    assert abs(plain.parameters[0].after - 1.5) > 0.1
+    assert screened.parameters[0].after == pytest.approx(1.5, abs=1e-3)
+
+
+def test_no_restarts_no_screen(sine_example):
+    result = fit([sine_example])
+    assert (result.screened, result.minima) == (0, 1)
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+WAVE = """
+    import autograd.numpy as np
+    from pytest_soft import Param, Parameters
+
+    theta = Parameters(omega={omega}, shift=0.0)
+
+    def f(x):
+        return np.sin(theta.omega * x) + theta.shift
+"""
+
+WAVE_TESTS = """
+    import numpy as onp
+    import pytest
+    from pytest_soft import soft_test
+    import wave
+
+    XS = onp.linspace(-15.0, 15.0, 40)
+
+    @soft_test
+    @pytest.mark.parametrize("x", XS)
+    def test_wave(x):
+        return (wave.f(x) - onp.sin(1.5 * x) - 0.25) ** 2
+"""
+
+
+def fit_section(result: pytest.RunResult) -> list[str]:
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if re.match(r"=+ soft fit =+$", line))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("=")), len(lines))
+    return lines[start + 1 : end]
+
+
+def parameter(lines: list[str], name: str) -> float:
+    (line,) = [line for line in lines if line.startswith(f"  {name} ")]
+    # "  name  before -> after" and, after least squares, " ± standard error"
+    return float(line.split("->")[1].split()[0])
+
+
+def test_restarts_with_fit_params_screen_only_the_chosen_parameter(pytester):
+    pytester.makepyfile(
+        wave=WAVE.format(omega="Param(1.0, bounds=(0.0, 5.0))"), test_soft=WAVE_TESTS
+    )
+    result = pytester.runpytest("--fit", "--fit-params", "wave.omega", "--fit-restarts", "3")
+    assert result.ret == 0
+    fit = fit_section(result)
+    assert parameter(fit, "wave.omega") == pytest.approx(1.5, abs=1e-6)
+    assert not any(line.startswith("  wave.shift") for line in fit)
+    (screened,) = [line for line in fit if line.startswith("restarts screened from")]
+    assert re.fullmatch(r"restarts screened from 64 sample points; the \d starts run ended in "
+                        r"\d distinct minim(um|a)", screened)  # fmt: skip
+
+
+def test_restarts_with_holdout_fit_the_kept_tests_and_report_the_held_out_loss(pytester):
+    pytester.makepyfile(
+        wave=WAVE.format(omega="Param(1.0, bounds=(0.0, 5.0))"), test_soft=WAVE_TESTS
+    )
+    result = pytester.runpytest("--fit", "--fit-restarts", "3", "--fit-holdout", "0.25")
+    assert result.ret == 0
+    fit = fit_section(result)
+    assert parameter(fit, "wave.omega") == pytest.approx(1.5, abs=1e-6)
+    assert parameter(fit, "wave.shift") == pytest.approx(0.25, abs=1e-6)
+    (held,) = [line for line in fit if line.startswith("held-out loss (10 soft tests")]
+    assert float(held.split()[-1]) < 1e-12
+    assert any(line.startswith("restarts screened from") for line in fit)
+
+
+def test_restarts_over_an_unbounded_parameter_warn_and_sample_near_its_initial_value(pytester):
+    pytester.makepyfile(wave=WAVE.format(omega="1.0"), test_soft=WAVE_TESTS)
+    result = pytester.runpytest("--fit", "--fit-restarts", "3")
+    assert result.ret == 0
+    fit = fit_section(result)
+    (message,) = [line for line in fit if line.startswith("warning: the restarts search")]
+    assert "'wave.omega', 'wave.shift' have none" in message
+    assert f"within {UNBOUNDED_SPREAD:g} x max(|initial value|, 1) of the initial value" in message
+    assert "Param(value, bounds=(low, high))" in message
+    # 1.5 lies within 2 of the initial 1.0, so the sample still covers it
+    assert parameter(fit, "wave.omega") == pytest.approx(1.5, abs=1e-6)
