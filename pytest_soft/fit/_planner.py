@@ -1,6 +1,10 @@
 """The planner: validates the request, verifies the batches, splits the parameters into
 independent blocks, runs the starts of each block with an optimiser, verifies the fitted point
 the exact way (refitting where a fast path was wrong) and assembles the result.
+
+Over 500 lines on purpose: it is the one place that sequences a fit, and splitting the steps of
+one block's starts from the loop that verifies them would scatter that sequence; each step's
+work lives in the modules it calls.
 """
 
 from __future__ import annotations
@@ -71,108 +75,68 @@ def fit(
     parameter groups themselves are unchanged until :meth:`FitResult.apply`.
     """
     with fit_backends(backend) as backends:
-        result = _fit(
-            terms,
-            params=params,
-            method=method,
-            tol=tol,
-            max_iter=max_iter,
-            timeout=timeout,
-            restarts=restarts,
-            seed=seed,
-            lr=lr,
-            batch_size=batch_size,
-            holdout=holdout,
-            check_gradient=check_gradient,
-            progress=progress,
+        import scipy.optimize  # noqa: F401  (once, before the clock: the budget is the fit's own)
+
+        if restarts:
+            from scipy.stats import qmc  # noqa: F401  (the screen's sampler; its import takes ~1 s)
+
+        t0 = time.monotonic()
+        if method not in METHODS:
+            raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(METHODS)}.")
+        if max_iter < 1:
+            raise FitError(f"the iteration limit must be at least 1, got {max_iter}.")
+        if not tol > 0:
+            raise FitError(f"the tolerance must be positive, got {tol!r}.")
+        if restarts < 0:
+            raise FitError(f"the number of restarts must be 0 or more, got {restarts}.")
+        terms = list(terms)
+        if not terms:
+            raise NothingToFit("no soft tests selected: there is nothing to fit.")
+
+        values0, reads = initial_reads(terms)
+        if not any(reads):
+            names = [name for t in terms for name in (t.case_names or [t.name])]
+            shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+            raise NothingToFit(
+                f"the {len(names)} selected soft test(s) ({shown}) read no declared parameter, so "
+                "there is nothing to tune. Declare the implementation's constants with "
+                "Parameters(...) and read them at call time (theta.name)."
+            )
+        slots = choose_slots(set().union(*reads), params)
+        if batch_size is not None and batch_size < 1:
+            raise FitError(f"the minibatch size must be at least 1, got {batch_size}.")
+        if batch_size is not None and method not in ("adam", "sgd"):
+            raise FitError(
+                f"minibatches (batch size {batch_size}) are for the adam and sgd methods; the "
+                f"{method} method takes every soft test at each step. Choose adam or sgd, or drop "
+                "the batch size."
+            )
+        settings = Settings(
+            method, tol, max_iter, restarts, seed, lr, check_gradient, progress, batch_size
         )
+        deadline = t0 + timeout if timeout else math.inf
+
+        checked, kept, split = verify_batches(terms, slots, seed)
+        start = None if split else (values0, reads)
+        result = _fit_verified(checked, kept, split, slots, settings, t0, deadline, start)
+        if holdout:
+            held = Problem(exact_terms(holdout), slots)
+            held_before, held_after = (
+                held.scores(held.current()),
+                held.scores(point(held, result._assignments)),
+            )
+            result.holdout_before = weighted_loss(held.weights, held_before)
+            result.holdout_after = weighted_loss(held.weights, held_after)
+            result.holdout_terms = len(held.terms)
+            result.scores_before.update(_by_name(held.terms, held_before))
+            result.scores_after.update(_by_name(held.terms, held_after))
+        result.seconds = time.monotonic() - t0
     used = [kind for kind in ("autograd", "jax") if kind in backends.used]
     result.backend = " + ".join(used) or "autograd"
     if "jax" in used:
         result.compiled = backends.jax.compiled
         result.compile_seconds = backends.jax.compile_seconds
         result.float64 = backends.float64
-    return result
-
-
-def _fit(
-    terms: Sequence[Term],
-    *,
-    params: Sequence[str] | None = None,
-    method: str = "auto",
-    tol: float = DEFAULT_TOL,
-    max_iter: int = DEFAULT_MAX_ITER,
-    timeout: float | None = None,
-    restarts: int = 0,
-    seed: int = 0,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    holdout: Sequence[Term] = (),
-    check_gradient: bool = True,
-    progress: Callable[[Progress], None] | None = None,
-) -> FitResult:
-    """Tune the parameters the terms read so that the weighted sum of their scores is smallest.
-
-    ``params`` restricts the fit to some parameters (full names ``module.name`` or module
-    names). Returns a :class:`FitResult`; the parameter groups themselves are unchanged until
-    :meth:`FitResult.apply`.
-    """
-    import scipy.optimize  # noqa: F401  (once, before the clock: the budget is the fit's own)
-
-    if restarts:
-        from scipy.stats import qmc  # noqa: F401  (the screen's sampler; its import takes ~1 s)
-
-    t0 = time.monotonic()
-    if method not in METHODS:
-        raise FitError(f"unknown fit method {method!r}; choose one of {', '.join(METHODS)}.")
-    if max_iter < 1:
-        raise FitError(f"the iteration limit must be at least 1, got {max_iter}.")
-    if not tol > 0:
-        raise FitError(f"the tolerance must be positive, got {tol!r}.")
-    if restarts < 0:
-        raise FitError(f"the number of restarts must be 0 or more, got {restarts}.")
-    terms = list(terms)
-    if not terms:
-        raise NothingToFit("no soft tests selected: there is nothing to fit.")
-
-    values0, reads = initial_reads(terms)
-    if not any(reads):
-        names = [name for t in terms for name in (t.case_names or [t.name])]
-        shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
-        raise NothingToFit(
-            f"the {len(names)} selected soft test(s) ({shown}) read no declared parameter, so "
-            "there is nothing to tune. Declare the implementation's constants with "
-            "Parameters(...) and read them at call time (theta.name)."
-        )
-    slots = choose_slots(set().union(*reads), params)
-    if batch_size is not None and batch_size < 1:
-        raise FitError(f"the minibatch size must be at least 1, got {batch_size}.")
-    if batch_size is not None and method not in ("adam", "sgd"):
-        raise FitError(
-            f"minibatches (batch size {batch_size}) are for the adam and sgd methods; the "
-            f"{method} method takes every soft test at each step. Choose adam or sgd, or drop "
-            "the batch size."
-        )
-    settings = Settings(
-        method, tol, max_iter, restarts, seed, lr, check_gradient, progress, batch_size
-    )
-    deadline = t0 + timeout if timeout else math.inf
-
-    checked, kept, split = verify_batches(terms, slots, seed)
-    start = None if split else (values0, reads)
-    result = _fit_verified(checked, kept, split, slots, settings, t0, deadline, start)
-    if holdout:
-        held = Problem(exact_terms(holdout), slots)
-        held_before, held_after = (
-            held.scores(held.current()),
-            held.scores(point(held, result._assignments)),
-        )
-        result.holdout_before = weighted_loss(held.weights, held_before)
-        result.holdout_after = weighted_loss(held.weights, held_after)
-        result.holdout_terms = len(held.terms)
-        result.scores_before.update(_by_name(held.terms, held_before))
-        result.scores_after.update(_by_name(held.terms, held_after))
-    result.seconds = time.monotonic() - t0
     return result
 
 
