@@ -93,3 +93,23 @@ def section() -> Callable[[pytest.RunResult, str], list[str] | None]:
         return _section(result.outlines, title)
 
     return find
+
+
+@pytest.fixture(scope="module")
+def nist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleType]]:
+    """The NIST example copied to a temporary folder and imported from there: the problem
+    modules and their test modules, by problem name (shared by the example and uncertainty
+    tests, one copy a module)."""
+    from test_examples import NIST_PROBLEMS, copy_example, forget_modules_from
+
+    folder = copy_example("nist", tmp_path_factory.mktemp("nist"))
+    sys.path.insert(0, str(folder))
+    try:
+        modules = {}
+        for name in NIST_PROBLEMS:
+            modules[name] = importlib.import_module(name.lower())
+            modules["test_" + name] = importlib.import_module("test_" + name.lower())
+        yield modules
+    finally:
+        sys.path.remove(str(folder))
+        forget_modules_from(folder)

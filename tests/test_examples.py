@@ -6,7 +6,6 @@ exit status, the fit section and the parameter file the fit writes.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import math
 import re
@@ -17,7 +16,6 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -273,23 +271,6 @@ def lre(fitted: dict[str, float], problem) -> dict[str, float]:
         error = abs(fitted[name] - certified) / abs(certified)
         out[name] = math.inf if error == 0 else -math.log10(error)
     return out
-
-
-@pytest.fixture(scope="module")
-def nist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleType]]:
-    """The NIST example copied to a temporary folder and imported from there: the problem
-    modules and their test modules, by problem name."""
-    folder = copy_example("nist", tmp_path_factory.mktemp("nist"))
-    sys.path.insert(0, str(folder))
-    try:
-        modules = {}
-        for name in NIST_PROBLEMS:
-            modules[name] = importlib.import_module(name.lower())
-            modules["test_" + name] = importlib.import_module("test_" + name.lower())
-        yield modules
-    finally:
-        sys.path.remove(str(folder))
-        forget_modules_from(folder)
 
 
 @pytest.mark.parametrize("name", NIST_PROBLEMS)

@@ -11,6 +11,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd.tracer import getval
+from test_fit_plugin import fit_section
 
 from pytest_soft.batch import Case, build_terms
 from pytest_soft.fit import Term, fit
@@ -52,17 +53,6 @@ def _lin_tests(batch: bool = True) -> str:
 """
 
 
-def _fit_lines(result: pytest.RunResult) -> list[str]:
-    lines = result.outlines
-    start = next(i for i, line in enumerate(lines) if re.match(r"=+ soft fit =+$", line))
-    out = []
-    for line in lines[start + 1 :]:
-        if line.startswith("=") or re.match(r"^\S+\.py [.FEsx]+", line):
-            break
-        out.append(line)
-    return out
-
-
 def _suite_loss(result: pytest.RunResult) -> float:
     line = next(line for line in result.outlines if "suite loss" in line)
     return float(re.search(r"suite loss (\S+)", line).group(1))
@@ -72,7 +62,7 @@ def test_a_reduction_over_a_cases_own_vector_fits_to_the_per_case_optimum(pytest
     pytester.makepyfile(lin=LIN, test_lin=_lin_tests())
     fitted = pytester.runpytest("--fit")
     assert fitted.ret == 0
-    fit = _fit_lines(fitted)
+    fit = fit_section(fitted)
     # The batch agrees at the start (w = 0) but not away from it: it is refused, with a reason.
     notes = [line for line in fit if line.startswith("note: test_lin.py::test_point: 20 cases")]
     assert len(notes) == 1, fit
@@ -152,7 +142,7 @@ def test_a_score_that_changes_between_calls_is_named_by_the_fit_check(pytester):
     )
     result = pytester.runpytest("--fit", "--fit-dry-run")
     assert result.ret == 0
-    fit = _fit_lines(result)
+    fit = fit_section(result)
     assert any(
         line.startswith("note: the suite's loss at the fitted point is ")
         and "some soft test's score changes from one call to the next" in line
@@ -290,7 +280,7 @@ def test_a_fit_stopped_by_its_iteration_limit_says_not_converged_first(pytester)
     pytester.makepyfile(**SLOW)
     result = pytester.runpytest("--fit", "--fit-max-iter", "2", "--soft-json", "out.json")
     assert result.ret == 0
-    fit = [line for line in _fit_lines(result) if not line.startswith("fit: start ")]
+    fit = fit_section(result)
     assert fit[0] == (
         "NOT CONVERGED: the fit stopped at its iteration limit before it converged (iteration "
         "limit (2)); the best parameters seen are kept. Raise --fit-max-iter and fit again."
@@ -301,7 +291,7 @@ def test_a_fit_stopped_by_its_iteration_limit_says_not_converged_first(pytester)
     assert not any("did not converge and convergence is required" in x for x in result.outlines)
 
     converged = pytester.runpytest("--fit", "--soft-json", "out.json")
-    assert not any(x.startswith("NOT CONVERGED") for x in _fit_lines(converged))
+    assert not any(x.startswith("NOT CONVERGED") for x in fit_section(converged))
     assert json.loads((pytester.path / "out.json").read_text())["fit"]["converged"] is True
 
 

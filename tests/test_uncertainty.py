@@ -5,19 +5,16 @@ standard errors against NIST's certified ones, and what ``pytest --fit`` and the
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import math
-import sys
 import warnings
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 from autograd.tracer import getval
-from test_examples import NIST_PROBLEMS, copy_example, fit_section, forget_modules_from
+from test_examples import NIST_PROBLEMS, fit_section
 
 from pytest_soft.fit import Term, fit
 from pytest_soft.fit._uncertainty import element_names, estimate, merge
@@ -206,21 +203,6 @@ def test_groups_refitted_as_one_report_the_errors_of_the_one_fit(import_module) 
 
 
 # -- the engine: NIST certified standard deviations ------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def nist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleType]]:
-    folder = copy_example("nist", tmp_path_factory.mktemp("nist"))
-    sys.path.insert(0, str(folder))
-    try:
-        modules = {}
-        for name in NIST_PROBLEMS:
-            modules[name] = importlib.import_module(name.lower())
-            modules["test_" + name] = importlib.import_module("test_" + name.lower())
-        yield modules
-    finally:
-        sys.path.remove(str(folder))
-        forget_modules_from(folder)
 
 
 @pytest.mark.parametrize("start", [1, 2])
