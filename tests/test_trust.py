@@ -14,6 +14,7 @@ from autograd.tracer import getval
 from test_fit_plugin import fit_section
 
 from pytest_soft.batch import Case, build_terms
+from pytest_soft.errors import FitError
 from pytest_soft.fit import Term, fit
 
 # -- the reduction that slipped through: np.sum over a case's own vector ---------------------
@@ -324,3 +325,26 @@ def test_the_command_line_wins_over_the_ini_setting_for_require_convergence(pyte
     assert pytester.runpytest("--fit", "--fit-max-iter", "2").ret == 0
     result = pytester.runpytest("--fit", "--fit-max-iter", "2", "--fit-require-convergence")
     assert result.ret == 1
+
+
+def test_a_case_that_raises_on_its_own_at_the_start_is_a_clear_error(impl):
+    xs = np.array([1.0, 2.0, 3.0])
+
+    def own(x):
+        if x == 2.0:
+            raise ZeroDivisionError("the case's own call divides by zero")
+        return (impl.theta.a * x - 1.0) ** 2
+
+    names = [f"test_h[{i}]" for i in range(3)]
+    term = Term(
+        "test_h",
+        lambda: (impl.theta.a * xs - 1.0) ** 2,
+        case_names=names,
+        exact=[Term(n, lambda x=x: own(x)) for n, x in zip(names, xs)],
+    )
+    with pytest.raises(FitError) as caught:
+        fit([term])
+    assert str(caught.value) == (
+        "soft test test_h[1] raised ZeroDivisionError: the case's own call divides by zero when "
+        "called on its own at the start. Fix it (or deselect it) before fitting."
+    )

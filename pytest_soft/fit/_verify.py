@@ -88,9 +88,14 @@ def _batch_disagreement(
                 expected = np.array([float(np.sum(_plain(e))) for e in exact])
             except FitError:
                 raise
-            except Exception:
+            except Exception as exc:
                 if k == 0:
-                    raise
+                    failing = next(e for e in exact if _raises(e))
+                    raise FitError(
+                        f"soft test {failing.name} raised {type(exc).__name__}: "
+                        f"{_first_line(exc)} when called on its own at the start. Fix it (or "
+                        "deselect it) before fitting."
+                    ) from exc
                 continue  # the cases themselves cannot be evaluated here: another point
             try:
                 got = _plain(term)
@@ -123,6 +128,14 @@ def _batch_disagreement(
         f"its cases' own calls could be evaluated at only {checked} of {len(points) - 1} "
         "points drawn away from the start, too few to check the batch"
     )
+
+
+def _raises(term: Term) -> bool:
+    try:
+        _plain(term)
+    except Exception:
+        return True
+    return False
 
 
 def _plain(term: Term) -> np.ndarray:
