@@ -11,6 +11,10 @@ The JAX path's compile time is measured apart (compiled once per fit, then reuse
 the median microseconds per call and the ratios to numpy. Targets (not tests): JAX at most 6x
 numpy at 200 cases, at most 2x at 20,000.
 
+Then the MLP example (examples/mlp and examples/jax/mlp: 200 cases, 337 parameters): one loss +
+gradient (one L-BFGS iteration's evaluation) through each backend, the ratio autograd/JAX
+(target: JAX at least 3x faster) and JAX's compile time apart.
+
 Run: python benchmarks/jax.py [--quick]
 """
 
@@ -167,6 +171,75 @@ def main() -> None:
     print("median microseconds per loss + gradient (the optimisers' call); compile time is the")
     print("JAX backend's one-off cost per fit (scores + gradient functions), not in the medians.")
     print("targets: jax/np at most 6x at 200 cases, at most 2x at 20,000")
+    print()
+    mlp_section(folder, rounds)
+
+
+def mlp_section(folder: Path, rounds: int) -> None:
+    """The MLP example per loss + gradient on both backends, from copies of its modules (so no
+    parameter file a fit wrote beside them is read)."""
+    import runpy
+    import shutil
+
+    import numpy as np
+
+    from pytest_soft.batch import Case, build_terms
+    from pytest_soft.fit._layout import choose_slots
+    from pytest_soft.fit._optimisers import loss_and_grad
+    from pytest_soft.fit._problem import Problem, fit_backends, initial_reads
+
+    examples = HERE.parent / "examples"
+    functions: dict[str, Callable[[], object]] = {}
+    values = {}
+    compile_seconds = 0.0
+    contexts = []
+    for label, source in (("autograd", examples / "mlp"), ("jax", examples / "jax" / "mlp")):
+        copy = folder / f"mlp_{label}"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.params.json", "__pycache__"))
+        sys.path.insert(0, str(copy))
+        test_file = next(copy.glob("test_*.py"))
+        module = runpy.run_path(str(test_file))
+        test = module["test_point"]
+        cases = [
+            Case(
+                f"point[{i}]",
+                test,
+                {"x": x, "label": label_},
+                1.0,
+                None,
+                float(np.asarray(test(x, label_))),
+                batch_key="point",
+            )
+            for i, (x, label_) in enumerate(module["TRAIN"])
+        ]
+        terms, notes = build_terms(cases)
+        assert len(terms) == 1 and not notes, notes
+        context = fit_backends("auto")
+        backends = context.__enter__()
+        contexts.append(context)
+        _, reads = initial_reads(terms)
+        problem = Problem(terms, choose_slots(set().union(*reads), None))
+        problem.cases = [len(cases)]
+        x0 = problem.current()
+        start = time.perf_counter()
+        values[label] = loss_and_grad(problem, x0)  # JAX compiles here, once per fit
+        first = time.perf_counter() - start
+        if label == "jax":
+            compile_seconds = backends.jax.compile_seconds
+        functions[label] = lambda problem=problem, x0=x0: loss_and_grad(problem, x0)
+        print(f"mlp {label:8}: first call {first:.2f} s (includes compiling for jax)")
+    # Both backends compute the same loss and gradient from the same initial weights.
+    assert np.isclose(values["jax"][0], values["autograd"][0], rtol=1e-9)
+    assert np.allclose(values["jax"][1], values["autograd"][1], rtol=1e-7, atol=1e-12)
+    medians = bench(functions, rounds)
+    for context in reversed(contexts):
+        context.__exit__(None, None, None)
+    ag, jx = medians["autograd"] * 1e6, medians["jax"] * 1e6
+    print(
+        f"mlp 200 cases, 337 parameters: autograd {ag:.0f}µ, jax {jx:.0f}µ per loss + gradient,"
+        f" autograd/jax {ag / jx:.1f}x; jax compile {compile_seconds:.2f} s once per fit"
+    )
+    print("target: jax at least 3x faster per iteration than autograd")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,26 @@
+"""Chwirut2 (NIST StRD, lower difficulty), the implementation under test:
+
+    y = exp(-b1*x)/(b2+b3*x)
+
+with b1..b3 declared as parameters, starting from the NIST start that NIST_START names
+(1 by default), or from chwirut2_jax.params.json once a fit has written it.
+"""
+
+import jax.numpy as jnp
+from nist_data import strd
+
+from pytest_soft import Parameters
+
+PROBLEM = strd.load("Chwirut2")
+theta = Parameters(**PROBLEM.start_values())
+
+
+def model(x, b1, b2, b3):
+    """The NIST model (jax.numpy), as a plain function of x and the parameters."""
+    return jnp.exp(-b1 * x) / (b2 + b3 * x)
+
+
+def f(x):
+    # x as a JAX array: the score is then one wherever the model is plain arithmetic, so
+    # --fit-backend auto differentiates it with JAX.
+    return model(jnp.asarray(x), theta.b1, theta.b2, theta.b3)

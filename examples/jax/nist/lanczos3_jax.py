@@ -1,0 +1,26 @@
+"""Lanczos3 (NIST StRD, lower difficulty), the implementation under test:
+
+    y = b1*exp(-b2*x) + b3*exp(-b4*x) + b5*exp(-b6*x)
+
+with b1..b6 declared as parameters, starting from the NIST start that NIST_START names
+(1 by default), or from lanczos3_jax.params.json once a fit has written it.
+"""
+
+import jax.numpy as jnp
+from nist_data import strd
+
+from pytest_soft import Parameters
+
+PROBLEM = strd.load("Lanczos3")
+theta = Parameters(**PROBLEM.start_values())
+
+
+def model(x, b1, b2, b3, b4, b5, b6):
+    """The NIST model (jax.numpy), as a plain function of x and the parameters."""
+    return b1 * jnp.exp(-b2 * x) + b3 * jnp.exp(-b4 * x) + b5 * jnp.exp(-b6 * x)
+
+
+def f(x):
+    # x as a JAX array: the score is then one wherever the model is plain arithmetic, so
+    # --fit-backend auto differentiates it with JAX.
+    return model(jnp.asarray(x), theta.b1, theta.b2, theta.b3, theta.b4, theta.b5, theta.b6)

@@ -1,0 +1,28 @@
+"""Thurber (NIST StRD, higher difficulty), the implementation under test:
+
+    y = (b1 + b2*x + b3*x**2 + b4*x**3) / (1 + b5*x + b6*x**2 + b7*x**3)
+
+with b1..b7 declared as parameters, starting from the NIST start that NIST_START names
+(1 by default), or from thurber_jax.params.json once a fit has written it.
+"""
+
+import jax.numpy as jnp
+from nist_data import strd
+
+from pytest_soft import Parameters
+
+PROBLEM = strd.load("Thurber")
+theta = Parameters(**PROBLEM.start_values())
+
+
+def model(x, b1, b2, b3, b4, b5, b6, b7):
+    """The NIST model (jax.numpy), as a plain function of x and the parameters."""
+    return (b1 + b2 * x + b3 * x**2 + b4 * x**3) / (1 + b5 * x + b6 * x**2 + b7 * x**3)
+
+
+def f(x):
+    # x as a JAX array: the score is then one wherever the model is plain arithmetic, so
+    # --fit-backend auto differentiates it with JAX.
+    return model(
+        jnp.asarray(x), theta.b1, theta.b2, theta.b3, theta.b4, theta.b5, theta.b6, theta.b7
+    )
