@@ -356,8 +356,12 @@ def check(term: Term, value: Any, strict: bool) -> None:
 
 def score_vector(term: Term, value: Any, strict: bool = False) -> np.ndarray:
     check(term, value, strict)
-    if type(value) is np.ndarray and value.ndim == 1 and value.dtype == _FLOAT:
-        return value  # what the conversions below return for it, without their calls
+    # The common shapes without the general conversion's calls (the same arrays result).
+    kind = type(value)
+    if kind is np.ndarray and value.ndim == 1 and value.dtype == _FLOAT:
+        return value
+    if kind is float or kind is np.float64:
+        return np.array([value], dtype=float)
     return np.atleast_1d(np.asarray(value, dtype=float))
 
 
