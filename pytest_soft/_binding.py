@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,14 +48,41 @@ def _bound(binding: Binding) -> Iterator[Binding]:
         _CURRENT.reset(token)
 
 
-@contextlib.contextmanager
-def substituted(values: Mapping[Parameters, Mapping[str, Any]]) -> Iterator[None]:
+class _Substituted:
+    """The block of :func:`substituted`. A class rather than a generator: a fit enters one per
+    evaluation (hundreds per restart screen), and a generator-based context manager, with
+    ``dataclasses.replace``, cost several times the Binding's own construction
+    (benchmarks/overhead.py)."""
+
+    __slots__ = ("_token", "_values")
+
+    def __init__(self, values: Mapping[Parameters, Mapping[str, Any]]):
+        self._values = values
+
+    def __enter__(self) -> None:
+        outer = _CURRENT.get()
+        values = self._values
+        overrides = {**outer.overrides, **values} if outer.overrides else values
+        # Binding's fields spelled out: what dataclasses.replace would copy, at a fraction of
+        # its cost (_FIELDS below stops the import if a field is added and not here).
+        self._token = _CURRENT.set(
+            Binding(overrides=overrides, reads=outer.reads, per_case=outer.per_case)
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CURRENT.reset(self._token)
+
+
+_FIELDS = ("overrides", "reads", "per_case")
+assert tuple(f.name for f in fields(Binding)) == _FIELDS, "update _Substituted.__enter__"
+
+
+def substituted(
+    values: Mapping[Parameters, Mapping[str, Any]],
+) -> contextlib.AbstractContextManager[None]:
     """Inside the block, reads of the given parameters return these values (each group's
     mapping replaces any outer one for that group)."""
-    outer = _CURRENT.get()
-    overrides = {**outer.overrides, **values} if outer.overrides else values
-    with _bound(replace(outer, overrides=overrides)):
-        yield
+    return _Substituted(values)
 
 
 @contextlib.contextmanager

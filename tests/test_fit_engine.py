@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from pytest_soft import SoftWarning
-from pytest_soft.errors import FitError
+from pytest_soft.errors import FitError, ScoreError
 from pytest_soft.fit import (
     MIN_IMPROVEMENT_ABS,
     MIN_IMPROVEMENT_REL,
@@ -31,6 +31,8 @@ from pytest_soft.fit import (
     improved_enough,
     split_holdout,
 )
+from pytest_soft.fit._problem import score_vector
+from pytest_soft.scores import check_score
 
 # The implementation under fit: a line a * x + b (b bounded), a vector w, and a parameter that
 # no term below reads.
@@ -657,3 +659,56 @@ def test_terms_that_share_a_parameter_are_fitted_together(load):
     assert "independent" not in result.stop_reason
     assert after(result, "model.a") == pytest.approx(2.0, abs=1e-8)
     assert after(result, "model.b") == pytest.approx(0.5, abs=1e-8)
+
+
+# -- the score check of every evaluation -------------------------------------------------------
+
+# What a fit's evaluations reject: what check_score rejects, less real scores that are merely
+# NaN or infinite (the optimisers step back from those). 1-d float scores take a shortcut
+# (pytest_soft.fit._problem.check); these straddle it.
+EVALUATION_REJECTS = [
+    ("sum-overflows", np.array([1e308, 1e308]), "sum is too large for a float"),
+    # Exactly 0 in any order but the first, which overflows on its way (math.fsum's order).
+    ("partial-sum-overflows", np.array([1e308, 1e308, -1e308, -1e308] + [0.0] * 12), "too large"),
+    ("empty", np.zeros(0), "an empty array"),
+    ("2-d", np.zeros((2, 3)), "an array of shape (2, 3)"),
+    ("ints-2-d", np.zeros((2, 2), dtype=int), "an array of shape (2, 2)"),
+    ("complex", np.array([1.0 + 0j]), "a complex value"),
+    ("list", [0.1, 0.2], "a list"),
+]
+EVALUATION_ACCEPTS = [
+    ("ordinary", np.array([0.0, 0.5, 2.0])),
+    ("nan-case", np.array([0.0, np.nan])),
+    ("inf-case", np.array([np.inf, 1.0])),
+    ("-inf-case", np.array([-np.inf, 1.0])),
+    ("huge-but-summable", np.array([1e300, 1e300, -1e300])),
+    ("float32", np.array([0.5, 1.5], dtype=np.float32)),
+    ("ints", np.array([1, 2])),
+    ("scalar-nan", math.nan),
+]
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"), [pytest.param(*c[1:], id=c[0]) for c in EVALUATION_REJECTS]
+)
+def test_an_evaluation_rejects_a_malformed_score_as_check_score_does(returned, message):
+
+    term = Term("test_mod.py::test_bad", lambda: returned)
+    with pytest.raises(ScoreError) as expected:
+        check_score(returned, term.name)
+    with pytest.raises(ScoreError) as info:
+        score_vector(term, returned)
+    assert str(info.value) == str(expected.value)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("returned", [pytest.param(c[1], id=c[0]) for c in EVALUATION_ACCEPTS])
+def test_an_evaluation_lets_a_real_score_through_finite_or_not(returned):
+
+    term = Term("test_mod.py::test_wild", lambda: returned)
+    got = score_vector(term, returned)
+    assert got.dtype == float and got.ndim == 1
+    np.testing.assert_array_equal(got, np.atleast_1d(np.asarray(returned, dtype=float)))
+    if not np.all(np.isfinite(got)):  # the start of a fit (strict) rejects it
+        with pytest.raises(ScoreError, match="finite"):
+            score_vector(term, returned, strict=True)

@@ -92,8 +92,10 @@ class AutogradBackend:
                 return value, np.stack([np.ravel(vjp(e)) for e in np.eye(value.shape[0])])
 
             def forward(term: Term = term) -> tuple[Any, Any]:
-                jvp = make_jvp(self._traced(problem, term))(x)
-                outs = [jvp(e) for e in np.eye(size)]
+                # With one parameter, along that parameter itself (see _reverse_input).
+                jvp = make_jvp(self._traced(problem, term, direct=direct))(start)
+                shape = np.shape(start)
+                outs = [jvp(e.reshape(shape) if shape else float(e[0])) for e in np.eye(size)]
                 return np.asarray(outs[0][0], dtype=float), np.stack(
                     [np.asarray(o[1], dtype=float) for o in outs], axis=1
                 )
