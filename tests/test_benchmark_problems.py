@@ -16,7 +16,6 @@ from autograd import jacobian
 from scipy.optimize import least_squares
 
 ROOT = Path(__file__).resolve().parent.parent
-# Last on the path: benchmarks/jax.py must not stand in for the jax package.
 sys.path.append(str(ROOT / "benchmarks"))
 
 from problems import MGH_PROBLEMS, ZERO, Problem, nist_problems, reached  # noqa: E402

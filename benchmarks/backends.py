@@ -15,7 +15,7 @@ Then the MLP example (examples/mlp and examples/jax/mlp: 200 cases, 337 paramete
 gradient (one L-BFGS iteration's evaluation) through each backend, the ratio autograd/JAX
 (target: JAX at least 3x faster) and JAX's compile time apart.
 
-Run: python benchmarks/jax.py [--quick]
+Run: python benchmarks/backends.py [--quick]
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import print_environment  # noqa: E402
-
-# This script is named jax.py: with its folder on the path, "import jax" would import it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 OMEGA = 1.3
 
