@@ -211,9 +211,18 @@ def render_fit(
 
 
 def _backend_lines(result: FitResult) -> list[str]:
+    lines = []
+    if result.workers is not None:
+        w = result.workers
+        shares = ", ".join(f"{worker} {n}" for worker, n in w.shards)
+        lines.append(
+            f"evaluated on {len(w.shards)} pytest-xdist worker{'s' if len(w.shards) != 1 else ''}"
+            f" (soft test cases each: {shares}): {w.round_trips} requests, "
+            f"{w.messaging_ms:.2f} ms of messaging each"
+        )
     if "jax" not in result.backend:
-        return []
-    return [
+        return lines
+    return lines + [
         f"backend {result.backend}: JAX compiled {result.compiled} function"
         f"{'s' if result.compiled != 1 else ''} in {result.compile_seconds:.2f} s (part of the "
         "fit's time)"
