@@ -222,11 +222,12 @@ def _backend_lines(result: FitResult) -> list[str]:
         )
     if "jax" not in result.backend:
         return lines
-    return lines + [
+    return [
+        *lines,
         f"backend {result.backend}: JAX compiled {result.compiled} function"
         f"{'s' if result.compiled != 1 else ''} in {result.compile_seconds:.2f} s (part of the "
         "fit's time)"
-        + (", in float64 (jax_enable_x64 on for the fit only)" if result.float64 else "")
+        + (", in float64 (jax_enable_x64 on for the fit only)" if result.float64 else ""),
     ]
 
 
