@@ -33,7 +33,7 @@ VALUES = "pytest_soft_fit_values"
 def active(config: pytest.Config) -> bool:
     """Whether this process takes part in a fit spread over xdist workers."""
     if hasattr(config, "workerinput"):
-        return SHARE in config.workerinput
+        return CHANNEL in config.workerinput
     numprocesses = getattr(config.option, "numprocesses", None)
     dist = getattr(config.option, "dist", "no")
     return bool(numprocesses) or dist not in (None, "no")
@@ -99,14 +99,14 @@ class ControllerFit(FitSession):
 
     def _run(self, session: pytest.Session, reporter: Any) -> None:
         from .fit import split_holdout
-        from .fit._remote import Shard, stand_ins
+        from .fit._remote import Shard, Traffic, stand_ins
 
         option = self.config.option
         self.shards = shards = [Shard(worker, channel) for worker, channel in self.channels]
         groups: dict[str, Any] = {}
+        traffic = Traffic()
         for shard in shards:
-            shard.groups = groups
-            shard.root = self.config.rootpath
+            shard.groups, shard.root, shard.traffic = groups, self.config.rootpath, traffic
         recorded = _all_replies(shards)
         stop = next((r["stop"] for r in recorded if "stop" in r), None)
         if stop is not None:
@@ -137,8 +137,9 @@ class ControllerFit(FitSession):
         terms = stand_ins([(shard, b["terms"]) for shard, b in zip(shards, built)])
         holdout = stand_ins([(shard, b["holdout"]) for shard, b in zip(shards, built)])
         notes = [note for b in built for note in b["notes"]]
+        counted = Traffic()  # the fit's own requests, from here
         for shard in shards:
-            shard.round_trips, shard.wait_seconds, shard.busy_seconds = 0, 0.0, 0.0
+            shard.traffic = counted
         self._fit_and_save(terms, holdout, notes, reporter)
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
@@ -156,6 +157,14 @@ class ControllerFit(FitSession):
         from .fit import WorkerStats
         from .fit._remote import pack
 
+        traffic = self.shards[0].traffic
+        result.workers = WorkerStats(
+            shards=tuple((s.worker, len(s.tests)) for s in self.shards),
+            requests=traffic.requests,
+            rounds=traffic.rounds,
+            wait_seconds=traffic.wait_seconds,
+            busy_seconds=traffic.busy_seconds,
+        )
         values = None
         if result.improved:
             values = {
@@ -172,12 +181,6 @@ class ControllerFit(FitSession):
         result.compiled = sum(d["compiled"] for d in done)
         result.compile_seconds = max((d["compile_seconds"] for d in done), default=0.0)
         result.float64 = any(d["float64"] for d in done)
-        result.workers = WorkerStats(
-            shards=tuple((s.worker, len(s.tests)) for s in self.shards),
-            round_trips=sum(s.round_trips for s in self.shards),
-            wait_seconds=sum(s.wait_seconds for s in self.shards),
-            busy_seconds=sum(s.busy_seconds for s in self.shards),
-        )
 
     def _abandon(self, why: str) -> None:
         """Tell every worker still answering that the fit is over, with nothing to put in."""

@@ -350,3 +350,52 @@ def test_a_plain_run_with_workers_is_unchanged_by_the_fit_plugin(faulty):
     result = run(faulty, "-n", "2", FAULT="none")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "soft fit" not in result.stdout
+
+
+def test_a_worker_xdist_restarts_after_the_fit_runs_with_the_tuned_values(tmp_path):
+    """--fit-dry-run keeps the tuned values in memory only: a worker xdist starts after the
+    fit, to replace one that crashed, must get them too."""
+    project = copy_example("linear", tmp_path / "linear")
+    (project / "test_crash.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from pathlib import Path
+
+            def test_crash_once():
+                marker = Path(__file__).with_name("crashed")
+                if not marker.exists():
+                    marker.write_text("once")
+                    os._exit(3)
+            """
+        )
+    )
+    result = run(
+        project, "--fit", "--fit-dry-run", "-n", "2", "--max-worker-restart", "2",
+        "--soft-json", "report.json",
+    )  # fmt: skip
+    assert "crashed while running" in result.stdout, result.stdout
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "match the fit's after scores" in result.stdout
+    report = json.loads((project / "report.json").read_text())
+    assert len(report["tests"]) == 100
+    assert params(project) == {}
+
+
+def test_a_jax_suite_fits_over_workers_as_in_one_process(tmp_path):
+    if os.environ.get("SOFT_REQUIRE_JAX") != "1":
+        pytest.importorskip("jax")
+    one, many = tmp_path / "one", tmp_path / "many"
+    for target in (one, many):
+        target.mkdir()
+        shutil.copy(EXAMPLES / "jax" / "conftest.py", target)
+        for name in ("sine", "linear"):
+            copy_example(f"jax/{name}", target / name)
+    single = run(one, "--fit")
+    parallel = run(many, "--fit", "-n", "2")
+    assert single.returncode == 0, single.stdout + single.stderr
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert "backend jax: JAX compiled" in parallel.stdout
+    assert "evaluated on 2 pytest-xdist workers" in parallel.stdout
+    assert_same_fit(one, many)
+    assert "match the fit's after scores" in parallel.stdout

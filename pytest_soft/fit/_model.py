@@ -118,20 +118,22 @@ class ParamChange:
 class WorkerStats:
     """The evaluations of a fit spread over pytest-xdist workers."""
 
-    #: Per worker: its name (gw0, ...) and how many soft tests it evaluated.
+    #: Per worker: its name (gw0, ...) and how many soft test cases it evaluated.
     shards: tuple[tuple[str, int], ...]
-    #: Requests answered (one per worker per evaluation), the seconds between sending them and
-    #: the replies, and the seconds the workers spent on them: the difference is messaging.
-    round_trips: int
+    #: Requests answered, and rounds of them (requests sent together: one evaluation of the
+    #: suite is one round); the seconds from each round's first request to its last reply,
+    #: and the seconds of the slowest worker's own work in each round.
+    requests: int
+    rounds: int
     wait_seconds: float
     busy_seconds: float
 
     @property
     def messaging_ms(self) -> float:
-        """Milliseconds of messaging per round trip (waiting beyond the workers' own work)."""
-        if not self.round_trips:
+        """Milliseconds a round took beyond its slowest worker's own work: the messaging."""
+        if not self.rounds:
             return 0.0
-        return max(self.wait_seconds - self.busy_seconds, 0.0) * 1e3 / self.round_trips
+        return max(self.wait_seconds - self.busy_seconds, 0.0) * 1e3 / self.rounds
 
 
 @dataclass

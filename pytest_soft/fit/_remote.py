@@ -16,6 +16,7 @@ the worker spent on it) or ``("error", class name, message)``.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -70,29 +71,42 @@ _ERRORS: dict[str, type[SoftError]] = {
 # -- the controller's side --------------------------------------------------------------------
 
 
+@dataclass
+class Traffic:
+    """What the requests of a fit cost: rounds (requests sent together, to one worker or to
+    several, and their replies), the seconds from each round's first request to its last
+    reply, and the seconds of the slowest worker's own work in each round. The difference is
+    what messaging added."""
+
+    requests: int = 0
+    rounds: int = 0
+    wait_seconds: float = 0.0
+    busy_seconds: float = 0.0
+
+
 class Shard:
     """The controller's end of one worker's channel, and what that worker evaluates."""
 
     def __init__(self, worker: str, channel: Any):
         self.worker = worker
         self.channel = channel
-        #: The soft tests it holds, for messages.
+        #: The soft test cases it holds, for messages.
         self.tests: list[str] = []
-        #: Its parameter groups' stand-ins, by module (shared by every shard of a fit).
+        #: Shared by every shard of a fit: the parameter groups' stand-ins by module, the
+        #: project's root here, and the traffic.
         self.groups: dict[str, Parameters] = {}
         self.root: Path = Path.cwd()
-        self.round_trips = 0
-        self.wait_seconds = 0.0
-        self.busy_seconds = 0.0
-        self._sent = 0.0
+        self.traffic = Traffic()
+        self.sent = 0.0
+        self.busy = 0.0
         self.closed = False
 
     def send(self, *message: Any) -> None:
         try:
+            self.sent = time.perf_counter()
             self.channel.send(message)
         except Exception as exc:  # the channel or its gateway is gone
             raise self.lost(exc) from None
-        self._sent = time.perf_counter()
 
     def receive(self) -> Any:
         """The payload of the next reply; a worker's error raised here as itself."""
@@ -100,18 +114,15 @@ class Shard:
             reply = self.channel.receive()
         except Exception as exc:  # EOFError, execnet's RemoteError: the worker is gone
             raise self.lost(exc) from None
-        self.wait_seconds += time.perf_counter() - self._sent
-        self.round_trips += 1
         if reply[0] == "error":
             _, name, message = reply
             raise _ERRORS.get(name, FitError)(f"pytest-xdist worker {self.worker}: {message}")
-        _, busy, payload = reply
-        self.busy_seconds += busy
+        _, self.busy, payload = reply
         return payload
 
     def request(self, *message: Any) -> Any:
         self.send(*message)
-        return self.receive()
+        return _replies([self])[0]
 
     def lost(self, exc: BaseException) -> WorkerError:
         self.closed = True
@@ -178,6 +189,12 @@ def _replies(shards: Sequence[Shard]) -> list[Any]:
             out.append(None)
     if failure is not None:
         raise failure
+    if shards:
+        traffic = shards[0].traffic
+        traffic.requests += len(shards)
+        traffic.rounds += 1
+        traffic.wait_seconds += time.perf_counter() - min(shard.sent for shard in shards)
+        traffic.busy_seconds += max(shard.busy for shard in shards)
     return out
 
 
@@ -288,11 +305,35 @@ def _adopt_group(shard: Shard, description: Mapping[str, Any]) -> None:
         name: ParamSpec(module, name, _value(initial), tuple(shape), lower, upper)
         for name, shape, lower, upper, initial in description["specs"]
     }
-    path = description["path"]
-    where = None if path is None else Path(path)
-    if where is not None and description["relative"]:
-        where = shard.root / where
+    where = _here(shard, module, description["path"], description["source"])
     shard.groups[module] = Parameters._described(module, where, specs, values)
+
+
+def _here(shard: Shard, module: str, path: str | None, source: str | None) -> Path | None:
+    """Where a worker's parameter file belongs on this machine: where the worker has it, when
+    that is inside this project (a worker on this machine); else beside this project's copy of
+    the module, found by the longest tail of the worker's path to it that names a file under
+    the project's root (a copy made by xdist's --rsyncdir, or on another machine); else where
+    the worker has it, when the module is there on this machine too (outside the project)."""
+    if path is None:
+        return None
+    theirs = Path(path)
+    if theirs.parent.is_dir() and theirs.is_relative_to(shard.root.resolve()):
+        return theirs
+    if source is not None:
+        parts = Path(source).parts
+        for k in range(len(parts) - 1, 0, -1):
+            mine = shard.root.joinpath(*parts[-k:])
+            if mine.is_file():
+                return mine.with_name(theirs.name)
+        if Path(source).is_file():
+            return theirs
+    raise WorkerError(
+        f"pytest-xdist worker {shard.worker} imports module '{module}' from {source}, which "
+        f"is not a file here, and no file under {shard.root} has its name: the fit cannot "
+        "tell where to write its parameter file. Run the fit from the project's root, with "
+        "the same project on every machine."
+    )
 
 
 def _value(packed: Packed) -> float | np.ndarray:
@@ -615,16 +656,11 @@ class Server:
 
     def _group(self, group: Parameters) -> dict[str, Any]:
         path = group.path
-        relative = False
-        if path is not None:
-            try:
-                path, relative = path.resolve().relative_to(self.root.resolve()), True
-            except ValueError:
-                pass
+        source = getattr(sys.modules.get(group.module), "__file__", None)
         return {
             "module": group.module,
-            "path": None if path is None else str(path),
-            "relative": relative,
+            "path": None if path is None else str(path.resolve()),
+            "source": None if source is None else str(Path(source).resolve()),
             "specs": [
                 (s.name, list(s.shape), s.lower, s.upper, pack(s.initial))
                 for s in group.specs.values()

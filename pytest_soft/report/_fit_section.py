@@ -217,7 +217,7 @@ def _backend_lines(result: FitResult) -> list[str]:
         shares = ", ".join(f"{worker} {n}" for worker, n in w.shards)
         lines.append(
             f"evaluated on {len(w.shards)} pytest-xdist worker{'s' if len(w.shards) != 1 else ''}"
-            f" (soft test cases each: {shares}): {w.round_trips} requests, "
+            f" (soft test cases each: {shares}): {w.rounds} rounds of requests, "
             f"{w.messaging_ms:.2f} ms of messaging each"
         )
     if "jax" not in result.backend:

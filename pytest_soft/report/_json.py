@@ -109,7 +109,8 @@ def _fit_document(
         if fit.workers is None
         else {
             "cases": dict(fit.workers.shards),
-            "round_trips": fit.workers.round_trips,
+            "requests": fit.workers.requests,
+            "rounds": fit.workers.rounds,
             "wait_seconds": fit.workers.wait_seconds,
             "busy_seconds": fit.workers.busy_seconds,
         },
