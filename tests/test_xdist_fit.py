@@ -153,6 +153,7 @@ def test_a_fit_over_two_workers_gives_the_single_process_fit(tmp_path, problem, 
     assert "match the fit's after scores" in parallel.stdout
 
 
+@pytest.mark.compat
 def test_explicit_gateways_fit_as_n_does(tmp_path):
     one, many = copy_example("linear", tmp_path / "one"), copy_example("linear", tmp_path / "many")
     single = run(one, "--fit")
@@ -264,6 +265,7 @@ def faulty(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.compat
 def test_a_worker_killed_mid_fit_ends_it_with_nothing_written(faulty):
     before = params(faulty)
     result = run(faulty, "--fit", "-n", "2", FAULT="kill", FAULT_WORKER="gw1", FAULT_AT="6")
