@@ -47,18 +47,18 @@ def register(config: pytest.Config) -> None:
         config.pluginmanager.register(FitLock(config), "soft-fit-lock")
 
 
-def shard_of(items: list[pytest.Function], count: int, index: int) -> list[int]:
-    """The places (in ``items``) of the soft tests worker ``index`` of ``count`` records.
+def shares(keys: list[Any], count: int) -> list[int]:
+    """Which of ``count`` workers records each soft test, from the tests' batch keys (None for a
+    test that is not batched), in collection order.
 
-    Taken in collection order, each parametrized test's batchable cases are cut into ``count``
-    runs of consecutive cases (as equal as can be), and every other soft test is one run of
-    its own; the runs go to the workers in turn. Each worker's share of a parametrized test is
-    then one batch there, and the shares side by side are the test's cases in order."""
+    Each parametrized test's batchable cases are cut into ``count`` runs of consecutive cases
+    (as equal as can be), and every other soft test is one run of its own; the runs go to the
+    workers in turn. Each worker's share of a parametrized test is then one batch there, and the
+    shares side by side are the test's cases in order."""
     runs: dict[Any, list[int]] = {}
-    for i, item in enumerate(items):
-        key = batch_key_of(item)
+    for i, key in enumerate(keys):
         runs.setdefault(("batch", key) if key is not None else ("one", i), []).append(i)
-    mine: list[int] = []
+    worker = [0] * len(keys)
     turn = 0
     for members in runs.values():
         pieces = min(count, len(members))
@@ -66,11 +66,11 @@ def shard_of(items: list[pytest.Function], count: int, index: int) -> list[int]:
         start = 0
         for k in range(pieces):
             stop = start + size + (1 if k < extra else 0)
-            if (turn + k) % count == index:
-                mine.extend(members[start:stop])
+            for i in members[start:stop]:
+                worker[i] = (turn + k) % count
             start = stop
         turn = (turn + pieces) % count
-    return sorted(mine)
+    return worker
 
 
 class ControllerFit(FitSession):
@@ -263,7 +263,8 @@ class WorkerFit(FitSession):
 
         items = soft_items(session)
         index, count = share
-        places = shard_of(items, count, index)
+        workers = shares([batch_key_of(item) for item in items], count)
+        places = [i for i, w in enumerate(workers) if w == index]
         cases, failed, skipped = self._record([items[i] for i in places], places)
         where = {item.nodeid: i for i, item in enumerate(items)}
         channel.send(

@@ -198,6 +198,45 @@ def test_fit_options_work_the_same_over_workers(tmp_path, args):
     assert "match the fit's after scores" in parallel.stdout
 
 
+def test_shares_keep_each_batch_in_order_and_balance_the_workers():
+    from pytest_soft._xdistfit import shares
+
+    keys = ["a"] * 7 + [None, None, None] + ["b"] * 2 + [None]
+    got = shares(keys, 3)
+    # a's 7 cases in 3 runs of consecutive cases (3, 2, 2), one per worker, in worker order
+    assert got[:7] == [0, 0, 0, 1, 1, 2, 2]
+    # then single tests in turn, and b's 2 cases in 2 runs
+    assert got[7:] == [0, 1, 2, 0, 1, 2]
+    assert [got.count(w) for w in range(3)] == [5, 4, 4]
+    # one worker takes everything; more workers than tests leaves some with none
+    assert shares(keys, 1) == [0] * len(keys)
+    assert sorted(set(shares(["x", "x"], 4))) == [0, 1]
+
+
+def test_a_worker_path_maps_to_this_project_s_copy_of_the_module(tmp_path):
+    from pytest_soft.errors import WorkerError
+    from pytest_soft.fit._remote import Shard, _here
+
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "model.py").write_text("")
+    shard = Shard("gw3", channel=None)
+    shard.root = project
+    # a worker on this machine, in this project: its own path
+    mine = str(project / "pkg" / "model.params.json")
+    assert _here(shard, "model", mine, str(project / "pkg" / "model.py")) == Path(mine)
+    # a worker running a copy elsewhere (xdist's --rsyncdir, another machine): this project's
+    elsewhere = "/remote/cache/project/pkg/model"
+    assert _here(shard, "model", elsewhere + ".params.json", elsewhere + ".py") == (
+        project / "pkg" / "model.params.json"
+    )
+    # a module without a file has no parameter file
+    assert _here(shard, "model", None, None) is None
+    # nowhere to be found here: an error naming the worker and the module
+    with pytest.raises(WorkerError, match=r"worker gw3 imports module 'other' from /x/other\.py"):
+        _here(shard, "other", "/x/other.params.json", "/x/other.py")
+
+
 # -- faults -----------------------------------------------------------------------------------
 
 FAULTY_IMPL = """
