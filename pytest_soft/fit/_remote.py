@@ -16,8 +16,10 @@ the worker spent on it) or ``("error", class name, message)``.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from ..errors import FitError, SoftError, WorkerError
 from ..parameters import Parameters, ParamSpec, declared_group, record_reads
 from ._layout import Slot
 from ._model import Term
-from ._problem import Problem, initial_reads
+from ._problem import Problem, evaluation_message, initial_reads
 
 # -- the wire ---------------------------------------------------------------------------------
 
@@ -203,6 +205,11 @@ class RemoteBackend:
 
     name = "remote"
 
+    def __init__(self) -> None:
+        self._headers: weakref.WeakKeyDictionary[
+            Problem, tuple[tuple[int, ...], dict[Shard, tuple[bytes, list[int]]]]
+        ] = weakref.WeakKeyDictionary()
+
     def scores(self, problem: Problem, x: np.ndarray) -> list[np.ndarray]:
         return self._evaluate(problem, x, "scores")[0]
 
@@ -228,24 +235,17 @@ class RemoteBackend:
         return np.reshape(value, shape)
 
     def _evaluate(self, problem: Problem, x: np.ndarray, kind: str) -> tuple[list[Any], ...]:
-        layout = layout_of(problem.slots)
-        point = pack(x)
-        asked: dict[Shard, list[tuple[int, int]]] = {}
-        for i, term in enumerate(problem.terms):
-            for k, part in enumerate(term.remote.parts):
-                asked.setdefault(part.shard, []).append((i, k))
+        asked = self._requests(problem)
+        point = np.asarray(x, dtype="<f8").tobytes()
         # Every worker gets its request before any reply is read: they work side by side.
-        # Each part is evaluated as its whole term would be (the term's case count decides
-        # reverse or forward mode, as in one process).
-        for shard, wanted in asked.items():
-            refs = [problem.terms[i].remote.parts[k].ref for i, k in wanted]
-            shard.send("eval", kind, refs, [problem.cases[i] for i, _ in wanted], layout, point)
+        for shard, (header, _) in asked.items():
+            shard.send("eval", kind, header, point)
         width = 1 if kind == "scores" else 2
         pieces: list[list[list[np.ndarray]]] = [[[] for _ in range(width)] for _ in problem.terms]
-        for wanted, got in zip(asked.values(), _replies(list(asked))):
-            for n, (i, _) in enumerate(wanted):
-                for w in range(width):
-                    pieces[i][w].append(unpack(got[w][n]))
+        for (_, wanted), got in zip(asked.values(), _replies(list(asked))):
+            for w, arrays in enumerate(_split(got, kind, problem.size)):
+                for i, array in zip(wanted, arrays):
+                    pieces[i][w].append(array)
         values = [p[0][0] if len(p[0]) == 1 else np.concatenate(p[0]) for p in pieces]
         if width == 1:
             return (values,)
@@ -254,6 +254,44 @@ class RemoteBackend:
         else:  # Jacobian rows, one per case, side by side as the cases are
             second = [p[1][0] if len(p[1]) == 1 else np.concatenate(p[1]) for p in pieces]
         return values, second
+
+    def _requests(self, problem: Problem) -> dict[Shard, tuple[bytes, list[int]]]:
+        """Per worker: the header of its requests for this problem (its parts' references, the
+        case counts that choose reverse or forward mode as one process would, the layout),
+        encoded once per problem and case counts, and the term of each part it answers for."""
+        cases = tuple(problem.cases)
+        known = self._headers.get(problem)
+        if known is not None and known[0] == cases:
+            return known[1]
+        layout = layout_of(problem.slots)
+        parts: dict[Shard, tuple[list[Ref], list[int], list[int]]] = {}
+        for i, term in enumerate(problem.terms):
+            for part in term.remote.parts:
+                refs, counts, wanted = parts.setdefault(part.shard, ([], [], []))
+                refs.append(part.ref)
+                counts.append(problem.cases[i])
+                wanted.append(i)
+        asked = {
+            shard: (json.dumps([refs, counts, layout]).encode(), wanted)
+            for shard, (refs, counts, wanted) in parts.items()
+        }
+        self._headers[problem] = (cases, asked)
+        return asked
+
+
+def _split(got: tuple[bytes, bytes, bytes], kind: str, size: int) -> list[list[np.ndarray]]:
+    """A worker's evaluation reply, per term of its request: the scores and, for gradients or
+    Jacobians, the second array (one gradient of ``size`` per term; one row per case)."""
+    counts_bytes, first, second = got
+    counts = np.frombuffer(counts_bytes, dtype="<i8")
+    cuts = np.cumsum(counts)[:-1]
+    values = np.split(np.frombuffer(first, dtype="<f8").copy(), cuts)
+    if kind == "scores":
+        return [values]
+    flat = np.frombuffer(second, dtype="<f8").copy()
+    if kind == "gradients":
+        return [values, list(flat.reshape(len(counts), size))]
+    return [values, np.split(flat.reshape(int(counts.sum()), size), cuts)]
 
 
 REMOTE = RemoteBackend()
@@ -556,19 +594,26 @@ class Server:
         ]
         return described, starts
 
-    def _eval(
-        self, kind: str, refs: Sequence[Ref], cases: Sequence[int], layout: Layout, x: Packed
-    ) -> tuple[list[Packed], ...]:
-        problem = self._problem(refs, layout)
-        problem.cases = list(cases)
-        point = unpack(x)
+    def _eval(self, kind: str, header: bytes, x: bytes) -> tuple[bytes, bytes, bytes]:
+        problem = self.problems.get(header)
+        if problem is None:
+            refs, cases, layout = json.loads(header)
+            problem = Problem([self._term(r) for r in refs], self._slots(layout))
+            problem.cases = cases
+            self.problems[header] = problem
+            if len(self.problems) > self.KEEP:
+                self.problems.popitem(last=False)
+        else:
+            self.problems.move_to_end(header)
+        point = np.frombuffer(x, dtype="<f8").copy()
         if kind == "scores":
-            return ([pack(v) for v in problem.scores(point)],)
-        if kind == "gradients":
+            first, second = problem.scores(point), []
+        elif kind == "gradients":
             first, second = problem.gradients(point)
         else:
             first, second = problem.jacobians(point)
-        return [pack(v) for v in first], [pack(v) for v in second]
+        counts = np.array([v.shape[0] for v in first], dtype="<i8").tobytes()
+        return counts, _joined(first), _joined(second)
 
     def _verify(
         self, ref: Ref, layout: Layout, points: Sequence[Packed], seed: int
@@ -611,7 +656,7 @@ class Server:
 
     # helpers
 
-    def _term(self, ref: Ref) -> Term:
+    def _term(self, ref: Sequence[Any]) -> Term:
         if ref[0] == "t":
             return self.terms[ref[1]]
         key = (ref[0], ref[1], tuple(ref[2]))
@@ -625,18 +670,6 @@ class Server:
             if len(self.selected) > self.KEEP:
                 self.selected.popitem(last=False)
         return term
-
-    def _problem(self, refs: Sequence[Ref], layout: Layout) -> Problem:
-        key = (tuple((r[0], r[1], tuple(r[2]) if len(r) > 2 else ()) for r in refs), layout)
-        problem = self.problems.get(key)
-        if problem is None:
-            problem = Problem([self._term(r) for r in refs], self._slots(layout))
-            self.problems[key] = problem
-            if len(self.problems) > self.KEEP:
-                self.problems.popitem(last=False)
-        else:
-            self.problems.move_to_end(key)
-        return problem
 
     def _slots(self, layout: Layout) -> list[Slot]:
         slots = []
@@ -672,19 +705,22 @@ class Server:
         """A message naming the soft test whose body raised (found by calling each of the
         request's terms on its own), for an error that is not pytest-soft's own."""
         if kind == "eval":
-            _, refs, _, layout, x = arguments
+            _, header, x = arguments
             try:
-                problem = self._problem(refs, layout)
-                with problem.bound(unpack(x)):
+                refs, _, layout = json.loads(header)
+                problem = Problem([self._term(r) for r in refs], self._slots(layout))
+                with problem.bound(np.frombuffer(x, dtype="<f8").copy()):
                     for term in problem.terms:
                         try:
                             term.score()
                         except Exception as own:
-                            return (
-                                f"soft test {term.name} raised {type(own).__name__}: {own} "
-                                "while the fit evaluated it. Fix it (or deselect it), then fit "
-                                "again."
-                            )
+                            return evaluation_message(term, own)
             except Exception:
                 pass
         return f"a {kind} request raised {type(exc).__name__}: {exc}"
+
+
+def _joined(arrays: Sequence[np.ndarray]) -> bytes:
+    if not arrays:
+        return b""
+    return np.concatenate([np.ravel(np.asarray(a, dtype="<f8")) for a in arrays]).tobytes()
