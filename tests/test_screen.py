@@ -247,6 +247,19 @@ def test_first_order_methods_start_from_the_screened_points(sine_example, method
     assert screened.parameters[0].after == pytest.approx(1.5, abs=1e-3)
 
 
+def test_restarts_without_screened_points_draw_their_starts(sine_example, monkeypatch):
+    # (a screen that found no point with a finite loss, or ran out of time, gives no starts)
+    from pytest_soft.fit import _planner, _starts
+
+    def no_points(problem, x0, restarts, *args, **kwargs):
+        return _starts.screen_starts(problem, x0, 0, *args)
+
+    monkeypatch.setattr(_planner, "screen_starts", no_points)
+    result = fit([sine_example], restarts=10, seed=0)
+    assert result.screened == 0
+    assert result.starts_run > 1
+
+
 def test_no_restarts_no_screen(sine_example):
     result = fit([sine_example])
     assert (result.screened, result.minima) == (0, 1)

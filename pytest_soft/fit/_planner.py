@@ -527,7 +527,7 @@ def _fit_block(
             # The first start is left once its loss settles (and polished below if no restart
             # does better); a restart, once it settles above the lowest loss already seen, the
             # screen's included (opt.Run.leave_above).
-            run.leave_above = -math.inf if start == 0 else min(best_loss, *screen.losses[:1])
+            run.leave_above = -math.inf if start == 0 else min([best_loss, *screen.losses[:1]])
         starts_run += 1
         ended = local_fit(run, x_start)
         iterations += run.iterations
