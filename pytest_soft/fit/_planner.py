@@ -478,6 +478,7 @@ def _fit_block(
         return ended
 
     stops: list[Stop] = []
+    skipped = ""  # why the starts not run were skipped
     queue: list[np.ndarray] = []
     ends_from: list[np.ndarray] = [x_start]  # each start's starting point
     spent_before = problem.loss_evaluations, problem.gradient_evaluations
@@ -546,8 +547,7 @@ def _fit_block(
         settled = _nothing_left_to_gain(problem, best_x, best_loss)
         if settled:
             if start < total_starts - 1:
-                left = total_starts - 1 - start
-                stop = Stop(stop.kind, f"{stop.detail}; {settled}, so {left} more start(s) skipped")
+                skipped = f"{settled}, so {total_starts - 1 - start} more start(s) skipped"
             break
 
     # A start left early that is still the best (the first, when no restart did better) is
@@ -565,6 +565,8 @@ def _fit_block(
         stops[polish] = stop = ended
         if run.best_x is not None and run.best_loss < best_loss:
             best_loss, best_x, best_start = run.best_loss, run.best_x, polish
+    if skipped:
+        stop = Stop(stop.kind, f"{stop.detail}; {skipped}")
     finished = [k for k, s in enumerate(stops) if s.kind is not StopKind.LEFT]
 
     # The value put in is the best point seen; recompute its loss and scores plainly.
