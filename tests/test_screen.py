@@ -14,6 +14,7 @@ import pytest
 from pytest_soft import Param, Parameters
 from pytest_soft.fit import Term, fit
 from pytest_soft.fit._starts import (
+    FIRST_STAGE,
     UNBOUNDED_SPREAD,
     distinct_minima,
     sample_size,
@@ -119,6 +120,20 @@ def test_a_point_without_a_finite_loss_is_never_a_start():
     assert len(found.starts) == 5 and all(x[0] > 0.5 for x in found.starts)
 
 
+def test_a_staged_screen_scores_its_first_stage_then_grows_without_the_starts_used():
+    args = (ripples, np.array([0.0, -2.0]), np.array([5.0, 2.0]), np.array([0.5, 0.0]), 6)
+    whole = screen(*args, seed=3)
+    staged = screen(*args, seed=3, first_stage=4)
+    assert staged.evaluations == 64 and staged.can_grow
+    assert len(staged.starts) == 6
+    used = staged.starts[:1]
+    staged.grow(ripples, used)
+    assert staged.evaluations == whole.evaluations == 256 and not staged.can_grow
+    assert not any(np.array_equal(x, used[0]) for x in staged.starts)
+    # the same sample as the unstaged screen: its starts, less the one used
+    assert all(any(np.array_equal(x, y) for y in whole.starts) for x in staged.starts[:4])
+
+
 def test_distinct_minima_counts_nearby_end_points_once():
     low, high = np.array([0.0, 0.0]), np.array([10.0, 1.0])
     ends = [np.array([1.5, 0.5]), np.array([1.5 + 1e-6, 0.5]), np.array([4.0, 0.5])]
@@ -160,20 +175,68 @@ def test_sine_example_reaches_omega_1_5_with_ten_restarts_for_every_seed(sine_ex
     result = fit([sine_example], restarts=10, seed=seed)
     assert result.parameters[0].after == pytest.approx(1.5, abs=1e-9)
     assert result.loss_after < 1e-12
-    assert result.screened == 256
+    # the best of the screen's first stage already reaches the global minimum (loss 0), so
+    # the rest of its sample is never scored
+    assert result.screened == sample_size(1, 10) // FIRST_STAGE == 64
     assert result.loss_evaluations >= result.screened  # the screen counts as loss evaluations
+    assert "the loss is 0 to rounding" in result.stop_reason
 
 
 def test_one_restart_is_enough_for_the_sine_example(sine_example):
     result = fit([sine_example], restarts=1, seed=0)
     assert result.parameters[0].after == pytest.approx(1.5, abs=1e-9)
-    # the initial value's fit and the screened start ended in two different minima
-    assert (result.starts_run, result.minima, result.starts_at_best, result.best_start) == (
-        2,
-        2,
-        1,
-        1,
+    # the initial value's fit settled in a worse valley and was left there; the screened start
+    # ended at the global minimum
+    assert (result.starts_run, result.starts_left, result.minima, result.best_start) == (2, 1, 1, 1)
+    assert result.starts_at_best == 1
+
+
+def noisy_sine(omega: float) -> Term:
+    """A sine of frequency 1.5 with noise, fitted from ``omega``: the least loss is not 0, so
+    no start ends the fit."""
+    rng = np.random.default_rng(4)
+    xs = np.sort(rng.uniform(-20.0, 20.0, 200))
+    ys = np.sin(1.5 * xs) + 0.1 * rng.normal(size=xs.size)
+    theta = Parameters(omega=Param(omega, bounds=(0.0, 5.0)))
+    return Term(
+        "wave", lambda: (anp.sin(theta.omega * xs) - ys) ** 2, case_names=list(map(str, xs))
     )
+
+
+def test_with_something_left_to_gain_the_screen_grows_and_starts_in_worse_valleys_are_left():
+    term = noisy_sine(1.0)
+    result = fit([term], restarts=5, seed=0)
+    assert result.screened == sample_size(1, 5) == 128  # both stages
+    assert result.parameters[0].after == pytest.approx(1.5, abs=0.01)
+    assert result.starts_run == 6
+    # every start that settled above the best loss found so far was left
+    assert 1 <= result.starts_left <= 5
+    assert result.starts_at_best >= 1
+    assert result.stop.converged
+
+
+def narrow_valley() -> Term:
+    """A narrow valley at 0.3 (too narrow for the screen's sample to land in) within a wide,
+    shallower one around 0.8; the fit starts in the narrow one."""
+    theta = Parameters(p=Param(0.3004, bounds=(0.0, 1.0)))
+
+    def score():
+        narrow = 1.0 - anp.exp(-(((theta.p - 0.3) / 0.001) ** 2))
+        return anp.array([narrow, 0.3 * (theta.p - 0.8), 0.1 + 0.0 * theta.p]) ** 2
+
+    return Term("valley", score, case_names=["narrow", "wide", "floor"])
+
+
+def test_a_first_start_left_early_is_polished_when_no_restart_does_better():
+    # The first start is left as soon as its loss settles; no restart does better (each is
+    # left in the wide valley), so it is fitted on to --fit-tol from where it was left: the
+    # same minimum as a fit without restarts.
+    alone = fit([narrow_valley()])
+    with_restarts = fit([narrow_valley()], restarts=3, seed=0)
+    assert (with_restarts.best_start, with_restarts.starts_left) == (0, 3)
+    assert with_restarts.stop.converged
+    assert with_restarts.parameters[0].after == pytest.approx(alone.parameters[0].after, abs=1e-9)
+    assert with_restarts.loss_after == pytest.approx(alone.loss_after, rel=1e-12)
 
 
 @pytest.mark.parametrize(("method", "options"), [("adam", {"lr": 0.05}), ("sgd", {"lr": 3e-5})])
@@ -182,6 +245,19 @@ def test_first_order_methods_start_from_the_screened_points(sine_example, method
     screened = fit([sine_example], method=method, max_iter=300, restarts=2, seed=0, **options)
     assert abs(plain.parameters[0].after - 1.5) > 0.1
     assert screened.parameters[0].after == pytest.approx(1.5, abs=1e-3)
+
+
+def test_restarts_without_screened_points_draw_their_starts(sine_example, monkeypatch):
+    # (a screen that found no point with a finite loss, or ran out of time, gives no starts)
+    from pytest_soft.fit import _planner, _starts
+
+    def no_points(problem, x0, restarts, *args, **kwargs):
+        return _starts.screen_starts(problem, x0, 0, *args)
+
+    monkeypatch.setattr(_planner, "screen_starts", no_points)
+    result = fit([sine_example], restarts=10, seed=0)
+    assert result.screened == 0
+    assert result.starts_run > 1
 
 
 def test_no_restarts_no_screen(sine_example):
@@ -239,8 +315,9 @@ def test_restarts_with_fit_params_screen_only_the_chosen_parameter(pytester):
     assert parameter(fit, "wave.omega") == pytest.approx(1.5, abs=1e-6)
     assert not any(line.startswith("  wave.shift") for line in fit)
     (screened,) = [line for line in fit if line.startswith("restarts screened from")]
-    assert re.fullmatch(r"restarts screened from 64 sample points; the \d starts run ended in "
-                        r"\d distinct minim(um|a)", screened)  # fmt: skip
+    assert re.fullmatch(r"restarts screened from 64 sample points; of the \d starts run, \d "
+                        r"ended in \d distinct minim(um|a) and \d (was|were) left early, "
+                        r"settling above a lower loss already found", screened)  # fmt: skip
 
 
 def test_restarts_with_holdout_fit_the_kept_tests_and_report_the_held_out_loss(pytester):

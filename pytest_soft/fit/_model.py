@@ -172,6 +172,9 @@ class FitResult:
     #: loss_evaluations), and how many different minima the starts run ended in.
     screened: int = 0
     minima: int = 1
+    #: Starts left before converging, their loss settling above a lower one already found
+    #: (not counted in ``minima``).
+    starts_left: int = 0
     #: The loss and scores above were measured the exact way (every soft test called on its own
     #: at the start and at the fitted point), not by the fast paths the optimiser used.
     verified: bool = False

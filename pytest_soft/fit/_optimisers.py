@@ -20,6 +20,13 @@ from ._stops import TIME_BUDGET, Stop, StopKind, StopRun
 
 NON_FINITE = Stop(StopKind.NON_FINITE, "stopped: the loss or its gradient became non-finite")
 
+#: A start is left (see Run.leave_above) once this many iterations in a row each lowered its
+#: loss by less than SETTLING times the loss, while it lay more than SETTLING times the lowest
+#: loss already found above that.
+SETTLING = 1e-3
+SETTLING_ITERATIONS = 2
+LEFT = Stop(StopKind.LEFT, "left early: its loss was settling above a loss already found")
+
 # -- the optimisers ---------------------------------------------------------------------------
 
 
@@ -49,6 +56,12 @@ class Run:
         self.iterations = 0
         self.history: list[float] = []
         self.nonfinite = 0
+        #: Leave the run (StopKind.LEFT) once its loss settles above this: the loss at its
+        #: valley floor will be about where it is, and a lower one is already known. None:
+        #: never; -inf: whenever the loss settles (the first start, polished later if best).
+        self.leave_above: float | None = None
+        self._settling = 0
+        self._last_loss = math.inf
 
     def seen(self, x: np.ndarray, loss: float) -> None:
         if math.isfinite(loss) and loss < self.best_loss:
@@ -74,6 +87,16 @@ class Run:
             )
         if self.iterations >= self.max_iter:
             raise StopRun(Stop(StopKind.ITERATION_LIMIT, f"iteration limit ({self.max_iter})"))
+        if self.leave_above is not None and math.isfinite(loss):
+            # Above by more than it still drops per iteration: a start within that of the
+            # lowest loss may be in the same valley, and is let finish (reaching the best).
+            bound = self.leave_above
+            above = bound == -math.inf or loss - bound > SETTLING * abs(bound)
+            settling = above and self._last_loss - loss <= SETTLING * abs(loss)
+            self._settling = self._settling + 1 if settling else 0
+            self._last_loss = loss
+            if self._settling >= SETTLING_ITERATIONS:
+                raise StopRun(LEFT)
         if time.monotonic() > self.deadline:
             raise StopRun(TIME_BUDGET)
 

@@ -38,7 +38,14 @@ from ._model import (
     Term,
 )
 from ._problem import Problem, fit_backends, initial_reads, weighted_loss
-from ._starts import SCREEN_SHARE, distinct_minima, draw_start, screen_cost, screen_starts
+from ._starts import (
+    FIRST_STAGE,
+    SCREEN_SHARE,
+    distinct_minima,
+    draw_start,
+    screen_cost,
+    screen_starts,
+)
 from ._stops import Stop, StopKind
 from ._uncertainty import Uncertainty, merge
 from ._verify import (
@@ -297,6 +304,7 @@ def _fit_terms(
         blocks=len(blocks),
         screened=sum(o.screened for o in outcomes),
         minima=max(o.minima for o in outcomes),
+        starts_left=max(o.starts_left for o in outcomes),
         uncertainty=merge([o.uncertainty for o in outcomes if o.uncertainty is not None]),
         _assignments=assignments,
     )
@@ -340,6 +348,7 @@ class BlockOutcome:
     uncertainty: Uncertainty | None = None
     screened: int = 0
     minima: int = 1
+    starts_left: int = 0
 
 
 def _fit_block(
@@ -425,41 +434,14 @@ def _fit_block(
     x_start = x_clipped = np.clip(x0, problem.lower, problem.upper)
     screen = screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
     ends: list[np.ndarray] = []
-    spent_before = problem.loss_evaluations, problem.gradient_evaluations
-    for start in range(total_starts):
-        if start == 1:  # only once the initial value's fit leaves room to improve
-            # The restarts' local fits will cost about what the first one did, each; the
-            # screen is held to a share of that (see SCREEN_SHARE).
-            first_fit = screen_cost(
-                problem.loss_evaluations - spent_before[0],
-                problem.gradient_evaluations - spent_before[1],
-                int(column_used.sum()),
-            )
-            screen = screen_starts(
-                problem,
-                x_clipped,
-                total_starts - 1,
-                seed,
-                column_used,
-                deadline,
-                fit_warnings,
-                budget=int(min(SCREEN_SHARE * first_fit * (total_starts - 1), 2**30)),
-            )
-        if start > 0:
-            screened = start - 1 < len(screen.starts)
-            x_start = (
-                screen.starts[start - 1] if screened else draw_start(problem, x0, rng, column_used)
-            )
-        run = opt.Run(
-            problem,
-            start=start,
-            starts=total_starts,
-            max_iter=max_iter,
-            deadline=deadline,
-            t0=t0,
-            progress=settings.progress,
-        )
-        starts_run += 1
+    runs: list[opt.Run] = []
+    # Least squares and L-BFGS-B lower the loss at every iteration, so a loss that settles
+    # above one already found marks a worse valley (Adam's and SGD's steps are too noisy, and
+    # the derivative-free methods' iterations too uneven, to tell).
+    leaving = settings.restarts > 0 and method_used in ("lsq", "lbfgs")
+
+    def local_fit(run: opt.Run, x_start: np.ndarray) -> Stop:
+        nonlocal method_used
         # Overflow on the way to a non-finite loss is counted and reported below, not warned.
         saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
         try:
@@ -481,7 +463,7 @@ def _fit_block(
             else:
                 minibatches = None
                 if settings.batch_size:
-                    minibatches = opt.Minibatches(problem, settings.batch_size, seed + start)
+                    minibatches = opt.Minibatches(problem, settings.batch_size, seed + run.start)
                 ended = opt.run_first_order(run, x_start, tol, method_used, lr, minibatches)
         except opt.StopRun as stopped:
             ended = stopped.stop
@@ -493,10 +475,68 @@ def _fit_block(
                 f"{ended.detail} (the loss was non-finite at {run.nonfinite} point(s); kept the "
                 "best finite one)",
             )
+        return ended
+
+    stops: list[Stop] = []
+    skipped = ""  # why the starts not run were skipped
+    queue: list[np.ndarray] = []
+    ends_from: list[np.ndarray] = [x_start]  # each start's starting point
+    spent_before = problem.loss_evaluations, problem.gradient_evaluations
+    for start in range(total_starts):
+        if start == 1:  # only once the initial value's fit leaves room to improve
+            # The restarts' local fits will cost about what the first one did, each; the
+            # screen is held to a share of that (see SCREEN_SHARE).
+            first_fit = screen_cost(
+                problem.loss_evaluations - spent_before[0],
+                problem.gradient_evaluations - spent_before[1],
+                int(column_used.sum()),
+            )
+            screen = screen_starts(
+                problem,
+                x_clipped,
+                total_starts - 1,
+                seed,
+                column_used,
+                deadline,
+                fit_warnings,
+                budget=int(min(SCREEN_SHARE * first_fit * (total_starts - 1), 2**30)),
+                first_stage=FIRST_STAGE,
+            )
+            queue = list(screen.starts)
+        elif start > 1 and screen.can_grow:
+            # The first restart left something to gain: the rest of the sample is scored and
+            # the starts chosen again from all of it (FIRST_STAGE).
+            saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
+            try:
+                screen.grow(problem.loss, ends_from[1:], deadline)
+            finally:
+                np.seterr(**saved_errors)
+            queue = list(screen.starts)
+        if start > 0:
+            x_start = queue.pop(0) if queue else draw_start(problem, x0, rng, column_used)
+            ends_from.append(x_start)
+        run = opt.Run(
+            problem,
+            start=start,
+            starts=total_starts,
+            max_iter=max_iter,
+            deadline=deadline,
+            t0=t0,
+            progress=settings.progress,
+        )
+        if leaving:
+            # The first start is left once its loss settles (and polished below if no restart
+            # does better); a restart, once it settles above the lowest loss already seen, the
+            # screen's included (opt.Run.leave_above).
+            run.leave_above = -math.inf if start == 0 else min([best_loss, *screen.losses[:1]])
+        starts_run += 1
+        ended = local_fit(run, x_start)
         iterations += run.iterations
         history.extend(run.history)
         finals.append(run.best_loss)
         ends.append(run.best_x if run.best_x is not None else x_start)
+        runs.append(run)
+        stops.append(ended)
         if run.best_x is not None and run.best_loss < best_loss:
             best_loss, best_x, best_start = run.best_loss, run.best_x, start
         if start == 0 or best_start == start:
@@ -507,9 +547,27 @@ def _fit_block(
         settled = _nothing_left_to_gain(problem, best_x, best_loss)
         if settled:
             if start < total_starts - 1:
-                left = total_starts - 1 - start
-                stop = Stop(stop.kind, f"{stop.detail}; {settled}, so {left} more start(s) skipped")
+                skipped = f"{settled}, so {total_starts - 1 - start} more start(s) skipped"
             break
+
+    # A start left early that is still the best (the first, when no restart did better) is
+    # polished: its fit goes on from where it was left, to --fit-tol.
+    polish = max(best_start, 0)
+    if polish < len(runs) and stops[polish].kind is StopKind.LEFT:
+        run = runs[polish]
+        run.leave_above = None
+        before = run.iterations
+        ended = local_fit(run, run.best_x if run.best_x is not None else ends[polish])
+        iterations += run.iterations - before
+        history.extend(run.history[before:])
+        finals[polish] = run.best_loss
+        ends[polish] = run.best_x if run.best_x is not None else ends[polish]
+        stops[polish] = stop = ended
+        if run.best_x is not None and run.best_loss < best_loss:
+            best_loss, best_x, best_start = run.best_loss, run.best_x, polish
+    if skipped:
+        stop = Stop(stop.kind, f"{stop.detail}; {skipped}")
+    finished = [k for k, s in enumerate(stops) if s.kind is not StopKind.LEFT]
 
     # The value put in is the best point seen; recompute its loss and scores plainly.
     after_values = problem.scores(best_x)
@@ -546,7 +604,10 @@ def _fit_block(
         warnings=fit_warnings,
         uncertainty=uncertainty,
         screened=screen.evaluations,
-        minima=distinct_minima(ends, finals, screen.low, screen.high),
+        minima=distinct_minima(
+            [ends[k] for k in finished], [finals[k] for k in finished], screen.low, screen.high
+        ),
+        starts_left=len(stops) - len(finished),
     )
 
 

@@ -18,6 +18,7 @@ from ..errors import SoftWarning
 from ._problem import Problem
 
 __all__ = [
+    "FIRST_STAGE",
     "SCREEN_SHARE",
     "Screen",
     "distinct_minima",
@@ -53,12 +54,18 @@ UNBOUNDED_SPREAD = 2.0
 #: scaled to [0, 1]). 2 is the method's usual factor.
 NEAREST_BETTER_FACTOR = 2.0
 
+#: The screen scores the first 1/FIRST_STAGE of its sample (at least MIN_SAMPLE points) before
+#: the first restart, and the rest only if that restart leaves something to gain (the loss is
+#: not 0 to rounding, or some soft test is outside its threshold): a fit that the best of a
+#: coarser sample already solves does not pay for the finer one.
+FIRST_STAGE = 4
+
 #: Local fits that end within this distance of each other (same unit box, largest coordinate)
 #: found the same minimum.
 SAME_MINIMUM = 1e-3
 
 
-@dataclass(frozen=True)
+@dataclass
 class Screen:
     """What the screen chose: the starts, best first, and what it cost."""
 
@@ -71,6 +78,36 @@ class Screen:
     high: np.ndarray
     #: Entries of the flat vector without a finite bound on some side, sampled around x0.
     unbounded: list[int] = field(default_factory=list)
+    #: The whole sample (unit box and points) and its losses so far (the first
+    #: ``evaluations`` of them; see grow), and how many starts to choose.
+    unit: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    scored: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    wanted: int = 0
+
+    @property
+    def can_grow(self) -> bool:
+        return self.evaluations < len(self.points)
+
+    def grow(
+        self,
+        loss: Callable[[np.ndarray], float],
+        used: list[np.ndarray],
+        deadline: float = math.inf,
+    ) -> None:
+        """Score the rest of the sample and choose the starts again from all of it, leaving out
+        the points in ``used`` (starts already run)."""
+        self.evaluations = _score(loss, self.points, self.scored, self.evaluations, deadline)
+        n = self.evaluations
+        # The used points stay in the sample (they mark their valleys as found), but are not
+        # chosen again.
+        chosen = [
+            i
+            for i in _choose(self.unit[:n], self.scored[:n], self.wanted + len(used))
+            if not any(np.array_equal(self.points[i], x) for x in used)
+        ][: self.wanted]
+        self.starts = [self.points[i].copy() for i in chosen]
+        self.losses = [float(self.scored[i]) for i in chosen]
 
 
 def sampling_box(
@@ -122,6 +159,7 @@ def screen(
     vary: np.ndarray | None = None,
     budget: int | None = None,
     deadline: float = math.inf,
+    first_stage: int | None = None,
 ) -> Screen:
     """Score a scrambled Sobol sample of the box (seeded by ``seed``) and return up to ``starts``
     points from different valleys, lowest loss first.
@@ -130,7 +168,9 @@ def screen(
     the sample's valleys (points far from any lower point, see NEAREST_BETTER_FACTOR), lowest
     first, so that one wide valley does not take every start; where fewer valleys show, the
     points furthest from any lower point fill the starts. Past ``deadline``
-    (time.monotonic()) the sample stops where it is.
+    (time.monotonic()) the sample stops where it is. With ``first_stage``, only the first
+    1/first_stage of the sample (at least MIN_SAMPLE points) is scored; Screen.grow scores the
+    rest.
     """
     x0 = np.asarray(x0, dtype=float)
     vary = np.ones(x0.shape, dtype=bool) if vary is None else np.asarray(vary, dtype=bool)
@@ -147,16 +187,11 @@ def screen(
     points = np.repeat(x0[None, :], n, axis=0)
     points[:, columns] = low[columns] + unit * span
     losses = np.full(n, np.inf)
-    evaluated = 0
-    for i in range(n):
-        value = loss(points[i])
-        evaluated += 1
-        losses[i] = value if math.isfinite(value) else math.inf
-        if time.monotonic() > deadline:
-            break
-    unit, points, losses = unit[:evaluated], points[:evaluated], losses[:evaluated]
-
-    chosen = _choose(unit, losses, starts)
+    # The first points of a scrambled Sobol sample whose count is a power of two are a balanced
+    # sample of their own: the first stage scores only those (see FIRST_STAGE).
+    first = n if first_stage is None else min(n, max(MIN_SAMPLE, n // first_stage))
+    evaluated = _score(loss, points[:first], losses, 0, deadline)
+    chosen = _choose(unit[:evaluated], losses[:evaluated], starts)
     return Screen(
         starts=[points[i].copy() for i in chosen],
         losses=[float(losses[i]) for i in chosen],
@@ -164,7 +199,29 @@ def screen(
         low=low,
         high=high,
         unbounded=unbounded,
+        unit=unit,
+        points=points,
+        scored=losses,
+        wanted=starts,
     )
+
+
+def _score(
+    loss: Callable[[np.ndarray], float],
+    points: np.ndarray,
+    losses: np.ndarray,
+    done: int,
+    deadline: float,
+) -> int:
+    """Score points[done:] into losses (inf where not finite) until the deadline; returns how
+    many points are scored in all."""
+    for i in range(done, len(points)):
+        value = loss(points[i])
+        losses[i] = value if math.isfinite(value) else math.inf
+        done = i + 1
+        if time.monotonic() > deadline:
+            break
+    return done
 
 
 def _choose(unit: np.ndarray, losses: np.ndarray, starts: int) -> list[int]:
@@ -241,6 +298,7 @@ def screen_starts(
     deadline: float,
     fit_warnings: list[str],
     budget: int | None = None,
+    first_stage: int | None = None,
 ) -> Screen:
     """The restarts' starts for one block, from a screen of its parameter box; a warning names
     the parameters without bounds, which the screen can only sample near their initial value."""
@@ -259,6 +317,7 @@ def screen_starts(
             vary=used,
             budget=budget,
             deadline=deadline,
+            first_stage=first_stage,
         )
     finally:
         np.seterr(**saved_errors)

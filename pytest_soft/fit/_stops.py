@@ -17,6 +17,8 @@ class StopKind(enum.Enum):
     NO_PROGRESS = "no progress"
     NON_FINITE = "non-finite"
     FAILED = "failed"
+    #: A start left before converging: its loss was settling above a loss already found.
+    LEFT = "left"
 
     @property
     def budget(self) -> bool:

@@ -188,11 +188,17 @@ def render_fit(
         f"{result.gradient_evaluations} gradient evaluations, {result.seconds:.2f} s"
     )
     if result.screened:
-        lines.append(
-            f"restarts screened from {result.screened} sample points; the {result.starts_run} "
-            f"starts run ended in {result.minima} distinct minim"
-            f"{'um' if result.minima == 1 else 'a'}"
-        )
+        minima = f"{result.minima} distinct minim{'um' if result.minima == 1 else 'a'}"
+        if result.starts_left:
+            ended = (
+                f"of the {result.starts_run} starts run, {result.starts_run - result.starts_left}"
+                f" ended in {minima} and {result.starts_left} "
+                f"{'was' if result.starts_left == 1 else 'were'} left early, settling above a "
+                "lower loss already found"
+            )
+        else:
+            ended = f"the {result.starts_run} starts run ended in {minima}"
+        lines.append(f"restarts screened from {result.screened} sample points; {ended}")
     lines.append(f"stopped: {result.stop_reason}")
     if not result.improved:
         lines.append("the loss did not improve beyond rounding noise: no parameter file written")

@@ -98,6 +98,7 @@ def _fit_document(
         "starts_at_best": fit.starts_at_best,
         "screened": fit.screened,
         "minima": fit.minima,
+        "starts_left": fit.starts_left,
         "stop_reason": fit.stop_reason,
         "converged": bool(fit.converged),
         "seconds": fit.seconds,
