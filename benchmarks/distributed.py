@@ -1,7 +1,7 @@
 """A fit spread over pytest-xdist workers against the same fit in one process.
 
 Generates a soft suite whose soft tests each run a small numerical simulation written with
-autograd.numpy (a damped pendulum integrated step by step, a few hundred steps: about 10 ms a
+autograd.numpy (a damped pendulum integrated step by step, a thousand steps: about 10 ms a
 call), one soft test per scenario, and fits its two parameters with ``pytest --fit`` and with
 ``pytest --fit -n N``, alternating, each in a subprocess, from the same start. From each run's
 JSON report it takes the fit's own seconds, iterations and evaluations and, with workers, the
@@ -12,7 +12,7 @@ microseconds, and the speedup.
 Targets (issue 13, 2 workers on a 2-core machine): at least 1.7x faster than one process, and
 messaging under 2 ms per iteration per worker.
 
-Run: python benchmarks/distributed.py [--runs 3] [--workers 2] [--scenarios 16] [--steps 400]
+Run: python benchmarks/distributed.py [--runs 3] [--workers 2] [--scenarios 16] [--steps 1000]
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scenarios", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=1000)
     options = parser.parse_args()
     print_environment()
     with tempfile.TemporaryDirectory() as tmp:

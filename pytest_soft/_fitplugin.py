@@ -164,12 +164,9 @@ class FitSession:
             # Test ids and parameter names may hold newlines and terminal escapes: show them.
             reporter.write_line(visible(line), **(markup or {}))
 
-    def _record(
-        self, items: list[pytest.Function], places: list[int] | None = None
-    ) -> tuple[list[Any], list[str], list[str]]:
+    def _record(self, items: list[pytest.Function]) -> tuple[list[Any], list[str], list[str]]:
         """Call each soft test once, quietly, to capture its body and score: directly where it
-        needs no fixture, else through pytest's protocol, which sets its fixtures up.
-        ``places``: each item's place among the run's soft tests (default: its index here)."""
+        needs no fixture, else through pytest's protocol, which sets its fixtures up."""
         from .batch import Case
 
         state = self.state
@@ -178,17 +175,27 @@ class FitSession:
         failed: list[str] = []
         cases = []
         limit = _per_test_timeout(self.config)
+        direct = [_direct_arguments(item) for item in items]
+        # The protocol's next item is the next one run through it (a test called directly sits
+        # outside it): its fixtures' teardown at a module's end depends on that.
+        following: dict[int, pytest.Function | None] = {}
+        upcoming: pytest.Function | None = None
+        for index in reversed(range(len(items))):
+            if direct[index] is None:
+                following[index], upcoming = upcoming, items[index]
         try:
             for index, item in enumerate(items):
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
-                arguments = _direct_arguments(item)
+                arguments = direct[index]
                 body: functools.partial[Any] | None
                 if arguments is not None:
                     body = functools.partial(item.obj, **arguments)
                     outcome, score, cases_returned = _call_directly(item, body, limit)
                 else:
-                    body, outcome, score, cases_returned = self._record_by_protocol(items, index)
+                    body, outcome, score, cases_returned = self._record_by_protocol(
+                        item, following[index]
+                    )
                 if outcome != "scored":
                     (skipped if outcome == "skipped" else failed).append(item.nodeid)
                     continue
@@ -203,7 +210,7 @@ class FitSession:
                         threshold=spec.threshold,
                         score=score,
                         batch_key=batch_key,
-                        index=places[index] if places is not None else index,
+                        index=index,
                     )
                 )
         finally:
@@ -211,12 +218,10 @@ class FitSession:
         return cases, failed, skipped
 
     def _record_by_protocol(
-        self, items: list[pytest.Function], index: int
+        self, item: pytest.Function, nextitem: pytest.Function | None
     ) -> tuple[functools.partial[Any] | None, str, float | None, bool]:
         """Run one soft test through pytest's protocol (fixtures set up and torn down, skips,
         marks, timeouts) without reporting it; return its body, outcome and score."""
-        item = items[index]
-        nextitem = items[index + 1] if index + 1 < len(items) else None
         saved_properties = list(item.user_properties)
         try:
             reports = runtestprotocol(item, log=False, nextitem=nextitem)
@@ -228,6 +233,10 @@ class FitSession:
         if body is None or record is None or record.score is None:
             return None, "skipped" if any(r.skipped for r in reports) else "failed", None, False
         return body, "scored", record.score, record.cases is not None
+
+    def _backend(self) -> str:
+        """What differentiates the terms fitted here (--fit-backend)."""
+        return str(self.config.option.soft_fit_backend)
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
         from .fit import fit
@@ -246,7 +255,7 @@ class FitSession:
             batch_size=option.soft_fit_batch_size,
             holdout=holdout,
             progress=progress,
-            backend=option.soft_fit_backend,
+            backend=self._backend(),
         )
 
     def _show_left_out(self, reporter: Any, failed: list[str], skipped: list[str]) -> None:

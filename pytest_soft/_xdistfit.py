@@ -2,31 +2,33 @@
 side is :mod:`pytest_soft.fit._remote`).
 
 The controller, which collects nothing, opens one channel per worker on the gateway xdist opened
-for it and hands it over in the worker's ``workerinput``. Each worker records its share of the
-soft tests (:func:`shard_of`: the same on every worker, from the collection alone), builds its
-terms and answers the controller's evaluations. The controller checks that the workers collected
-the same tests, splits off the hold-out as one process would, runs the engine on stand-ins of
-every worker's terms, writes the parameter files, and sends the tuned values to every worker;
-then xdist's own loop runs the tests with them.
+for it and hands it over in the worker's ``workerinput``. Every worker records the soft tests and
+builds the fit's terms as one process would (side by side, so in one process's time), and times
+each term at the start. The controller checks that the workers collected and built the same,
+gives each term to one worker (:func:`owners`, by those times), runs the engine on stand-ins of
+the terms, writes the parameter files, and sends the tuned values to every worker; then xdist's
+own loop runs the tests with them. A term is never split between workers: each is evaluated
+whole, by the code one process runs, so the fit is one process's.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._fitplugin import FitLock, FitSession, _undo_patches, batch_key_of, soft_items
+from ._fitplugin import FitLock, FitSession, _undo_patches, soft_items
 from .errors import SoftError, WorkerError
 
 if TYPE_CHECKING:
     from .fit import FitResult
     from .fit._remote import Shard
 
-#: Keys of a worker's workerinput: its channel (None for a worker started after the fit), its
-#: share (index, count), and the tuned values for a worker started after the fit.
+#: Keys of a worker's workerinput: its channel (None for a worker started after the fit), and
+#: the tuned values for a worker started after the fit.
 CHANNEL = "pytest_soft_fit_channel"
-SHARE = "pytest_soft_fit_share"
 VALUES = "pytest_soft_fit_values"
 
 
@@ -47,30 +49,16 @@ def register(config: pytest.Config) -> None:
         config.pluginmanager.register(FitLock(config), "soft-fit-lock")
 
 
-def shares(keys: list[Any], count: int) -> list[int]:
-    """Which of ``count`` workers records each soft test, from the tests' batch keys (None for a
-    test that is not batched), in collection order.
-
-    Each parametrized test's batchable cases are cut into ``count`` runs of consecutive cases
-    (as equal as can be), and every other soft test is one run of its own; the runs go to the
-    workers in turn. Each worker's share of a parametrized test is then one batch there, and the
-    shares side by side are the test's cases in order."""
-    runs: dict[Any, list[int]] = {}
-    for i, key in enumerate(keys):
-        runs.setdefault(("batch", key) if key is not None else ("one", i), []).append(i)
-    worker = [0] * len(keys)
-    turn = 0
-    for members in runs.values():
-        pieces = min(count, len(members))
-        size, extra = divmod(len(members), pieces)
-        start = 0
-        for k in range(pieces):
-            stop = start + size + (1 if k < extra else 0)
-            for i in members[start:stop]:
-                worker[i] = (turn + k) % count
-            start = stop
-        turn = (turn + pieces) % count
-    return worker
+def owners(costs: Sequence[float], count: int) -> list[int]:
+    """Which of ``count`` workers evaluates each term, from what each costs: the costliest
+    first, each to the worker with the least so far (the lowest-numbered on a tie)."""
+    load = [0.0] * count
+    owner = [0] * len(costs)
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        worker = min(range(count), key=lambda w: (load[w], w))
+        owner[i] = worker
+        load[worker] += costs[i]
+    return owner
 
 
 class ControllerFit(FitSession):
@@ -78,7 +66,7 @@ class ControllerFit(FitSession):
 
     def __init__(self, config: pytest.Config) -> None:
         super().__init__(config)
-        self.channels: list[tuple[str, Any]] = []
+        self.channels: list[tuple[str, Any, bool]] = []
         self.shards: list[Shard] = []
         #: After the fit: the tuned values (packed), for workers xdist starts later.
         self.over = False
@@ -86,36 +74,35 @@ class ControllerFit(FitSession):
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Before xdist starts a worker: give it its channel and its share, or (a worker
-        started after the fit, replacing one that crashed) the tuned values."""
+        """Before xdist starts a worker: give it its channel, or (a worker started after the
+        fit, replacing one that crashed) the tuned values."""
         if self.over:
             node.workerinput[CHANNEL] = None
             node.workerinput[VALUES] = self.values
             return
-        node.workerinput[SHARE] = (len(self.channels), int(node.workerinput["workercount"]))
         channel = node.gateway.newchannel()
         node.workerinput[CHANNEL] = channel
-        self.channels.append((str(node.workerinput["workerid"]), channel))
+        spec = node.gateway.spec
+        local = bool(spec.popen) and not spec.chdir
+        self.channels.append((str(node.workerinput["workerid"]), channel, local))
 
     def _run(self, session: pytest.Session, reporter: Any) -> None:
         from .fit import split_holdout
-        from .fit._remote import Shard, Traffic, stand_ins
+        from .fit._remote import Shard, Traffic, replies, stand_ins
 
         option = self.config.option
-        self.shards = shards = [Shard(worker, channel) for worker, channel in self.channels]
+        self.shards = shards = [Shard(worker, channel) for worker, channel, _ in self.channels]
         groups: dict[str, Any] = {}
-        traffic = Traffic()
-        for shard in shards:
-            shard.groups, shard.root, shard.traffic = groups, self.config.rootpath, traffic
-        recorded = _all_replies(shards)
+        for shard, (_, _, local) in zip(shards, self.channels):
+            shard.groups, shard.root, shard.local = groups, self.config.rootpath, local
+        recorded = replies(shards)
         stop = next((r["stop"] for r in recorded if "stop" in r), None)
         if stop is not None:
             self._abandon(stop)
             return  # xdist's loop reports the collection errors
         _same_collections(shards, recorded)
-        scored = sorted(p for r in recorded for p in r["scored"])
-        failed = [name for _, name in sorted(p for r in recorded for p in r["failed"])]
-        skipped = [name for _, name in sorted(p for r in recorded for p in r["skipped"])]
+        _same(shards, [r["outcomes"] for r in recorded], "recorded the soft tests")
+        scored, failed, skipped = recorded[0]["outcomes"]
         if not (scored or failed or skipped):
             self._abandon("nothing to fit")
             raise pytest.UsageError(
@@ -123,39 +110,39 @@ class ControllerFit(FitSession):
                 "@soft_test, or check the paths, -k and -m you gave."
             )
         self._show_left_out(reporter, failed, skipped)
-        held: set[str] = set()
+        held: list[str] = []
         if option.soft_fit_holdout:
-            names = [name for _, name in scored]
-            _, held_names = split_holdout(names, option.soft_fit_holdout, option.soft_fit_seed)
-            held = set(held_names)
-        mine = [{name for _, name in r["scored"]} for r in recorded]
-        for shard, names_here in zip(shards, mine):
-            shard.send("build", sorted(names_here & held))
-        built = _all_replies(shards)
-        for shard, b in zip(shards, built):
-            shard.tests = [n for d in b["terms"] for n in (d["case_names"] or [d["name"]])]
-        terms = stand_ins([(shard, b["terms"]) for shard, b in zip(shards, built)])
-        holdout = stand_ins([(shard, b["holdout"]) for shard, b in zip(shards, built)])
-        notes = [note for b in built for note in b["notes"]]
+            _, held = split_holdout(scored, option.soft_fit_holdout, option.soft_fit_seed)
+        for shard in shards:
+            shard.send("build", held)
+        built = replies(shards)
+        _same(shards, [_signature(b) for b in built], "built the fit's terms")
+        costs = [sum(b["seconds"][k] for b in built) for k in range(len(built[0]["terms"]))]
+        mine = owners(costs, len(shards))
+        held_by = owners([d["cases"] for d in built[0]["holdout"]], len(shards))
+        terms = stand_ins([(shards[w], d) for w, d in zip(mine, built[0]["terms"])])
+        holdout = stand_ins([(shards[w], d) for w, d in zip(held_by, built[0]["holdout"])])
+        for w, shard in enumerate(shards):
+            shard.tests = [
+                name
+                for owner, d in zip(mine, built[0]["terms"])
+                if owner == w
+                for name in (d["case_names"] or [d["name"]])
+            ]
         counted = Traffic()  # the fit's own requests, from here
         for shard in shards:
             shard.traffic = counted
-        self._fit_and_save(terms, holdout, notes, reporter)
+        self._fit_and_save(terms, holdout, built[0]["notes"], reporter)
 
-    def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
+    def _backend(self) -> str:
         # The workers apply --fit-backend to their own terms; here every term is a stand-in.
-        backend = self.config.option.soft_fit_backend
-        self.config.option.soft_fit_backend = "auto"
-        try:
-            return super()._run_fit(terms, holdout, progress)
-        finally:
-            self.config.option.soft_fit_backend = backend
+        return "auto"
 
     def _fitted(self, result: FitResult) -> None:
         """Send the tuned values to every worker (which puts them in for the run), and take
         what their backends did into the result."""
         from .fit import WorkerStats
-        from .fit._remote import pack
+        from .fit._remote import pack, replies
 
         traffic = self.shards[0].traffic
         result.workers = WorkerStats(
@@ -173,7 +160,7 @@ class ControllerFit(FitSession):
             }
         for shard in self.shards:
             shard.send("finish", values)
-        done = _all_replies(self.shards)
+        done = replies(self.shards)
         self.over, self.values = True, values
         used = {kind for d in done for kind in d["used"]}
         kinds = [kind for kind in ("autograd", "jax") if kind in used]
@@ -193,10 +180,35 @@ class ControllerFit(FitSession):
                     shard.closed = True
 
 
-def _all_replies(shards: list[Shard]) -> list[Any]:
-    from .fit._remote import _replies
+def _signature(built: Mapping[str, Any]) -> list[Any]:
+    """What two workers must agree on: every term's name and cases, batched or not."""
 
-    return _replies(shards)
+    def one(d: Mapping[str, Any]) -> Any:
+        return (d["name"], d["case_names"], d["exact"] is not None)
+
+    return [[one(d) for d in built["terms"]], [one(d) for d in built["holdout"]]]
+
+
+def _same(shards: list[Shard], seen: list[Any], what: str) -> None:
+    """Every worker must have come to the same (a soft test that scores differently from one
+    process to the next, or fails on one worker only, makes them differ)."""
+    for shard, mine in zip(shards[1:], seen[1:]):
+        if mine != seen[0]:
+            raise WorkerError(
+                f"pytest-xdist workers {shards[0].worker} and {shard.worker} {what} "
+                f"differently ({_first_difference(seen[0], mine)}): some soft test behaves "
+                "differently from one worker to another (randomness, state, the environment). "
+                "Fit without -n to see which."
+            )
+
+
+def _first_difference(a: Any, b: Any) -> str:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        for x, y in zip(a, b):
+            if x != y:
+                return _first_difference(x, y)
+        return f"{len(a)} entries against {len(b)}"
+    return f"{a!r} against {b!r}"
 
 
 def _same_collections(shards: list[Shard], recorded: list[dict[str, Any]]) -> None:
@@ -230,15 +242,17 @@ def _same_collections(shards: list[Shard], recorded: list[dict[str, Any]]) -> No
 
 
 class WorkerFit(FitSession):
-    """A worker's part: record its share of the soft tests, answer the controller's
+    """A worker's part: record the soft tests, build the fit's terms, answer the controller's
     evaluations, put the tuned values in; then xdist's own loop runs the tests."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
+        from .fit._remote import put_in
+
         workerinput = self.config.workerinput  # type: ignore[attr-defined]
         channel = workerinput.get(CHANNEL)
         if channel is None:  # started after the fit, to replace a worker that crashed
-            _put_in(workerinput.get(VALUES))
+            put_in(workerinput.get(VALUES))
             return None
         config = self.config
         if config.option.collectonly:
@@ -249,33 +263,43 @@ class WorkerFit(FitSession):
             return None
         cases: list[Any] = []
         try:
-            cases = self._serve(session, channel, workerinput[SHARE])
+            cases = self._serve(session, channel)
         except SoftError as exc:
             channel.send(("error", type(exc).__name__, str(exc)))
             _wait_for_the_end(channel)
+        except BaseException as exc:
+            # Anything else (an internal error, a KeyboardInterrupt in a test): say so, so that
+            # the controller does not wait for an answer that will never come.
+            with contextlib.suppress(Exception):
+                channel.send(
+                    (
+                        "error",
+                        "WorkerError",
+                        f"it stopped on {type(exc).__name__}"
+                        + (f" ({exc})" if str(exc) else "")
+                        + " while it recorded or evaluated the soft tests for the fit",
+                    )
+                )
+            raise
         finally:
             _undo_patches(cases)
         return None
 
-    def _serve(self, session: pytest.Session, channel: Any, share: tuple[int, int]) -> list[Any]:
+    def _serve(self, session: pytest.Session, channel: Any) -> list[Any]:
         from .fit._problem import fit_backends
         from .fit._remote import Built, Server
 
         items = soft_items(session)
-        index, count = share
-        workers = shares([batch_key_of(item) for item in items], count)
-        places = [i for i, w in enumerate(workers) if w == index]
-        cases, failed, skipped = self._record([items[i] for i in places], places)
-        where = {item.nodeid: i for i, item in enumerate(items)}
+        cases, failed, skipped = self._record(items)
+        place = {item.nodeid: i for i, item in enumerate(items)}
         channel.send(
             (
                 "ok",
                 0.0,
                 {
                     "collection": [item.nodeid for item in session.items],
-                    "scored": [(case.index, case.name) for case in cases],
-                    "failed": [(where[name], name) for name in failed],
-                    "skipped": [(where[name], name) for name in skipped],
+                    # In collection order, what one process would record.
+                    "outcomes": [[case.name for case in cases], failed, skipped],
                 },
             )
         )
@@ -286,14 +310,9 @@ class WorkerFit(FitSession):
         train = [c for c in cases if c.name not in held]
         held_cases = [c for c in cases if c.name in held]
         terms, holdout, notes = self._build(train, held_cases)
-        built = Built(
-            terms,
-            holdout,
-            {c.name: c.index for c in cases},
-            {c.name: None if c.batch_key is None else "::".join(c.batch_key) for c in cases},
-        )
         with fit_backends(self.config.option.soft_fit_backend):
-            server = Server(channel, built, self.config.rootpath)
+            server = Server(channel, Built(terms, holdout, place))
+            seconds = server.measure()
             channel.send(
                 (
                     "ok",
@@ -302,21 +321,12 @@ class WorkerFit(FitSession):
                         "terms": server.described,
                         "holdout": server.described_holdout,
                         "notes": notes,
+                        "seconds": seconds,
                     },
                 )
             )
             server.serve()
         return cases
-
-
-def _put_in(values: dict[str, Any] | None) -> None:
-    from .fit._remote import _value
-    from .parameters import declared_group
-
-    for module, named in (values or {}).items():
-        group = declared_group(module)
-        if group is not None:
-            group.update({name: _value(p) for name, p in named.items()})
 
 
 def _wait_for_the_end(channel: Any) -> None:

@@ -132,8 +132,11 @@ def oscillator(target: Path) -> Path:
     [
         ("sine", ["--fit-restarts", "10"]),
         ("linear", []),
+        ("linear", ["--fit-method", "lbfgs"]),
+        ("mlp", []),
         ("oscillator", []),
         ("oscillator", ["--fit-method", "lbfgs"]),
+        ("oscillator", ["--fit-method", "nelder-mead", "--fit-max-iter", "300"]),
     ],
 )
 def test_a_fit_over_two_workers_gives_the_single_process_fit(tmp_path, problem, args):
@@ -159,7 +162,8 @@ def test_explicit_gateways_fit_as_n_does(tmp_path):
     single = run(one, "--fit")
     parallel = run(many, "--fit", "--tx", "2*popen", "--dist", "load")
     assert parallel.returncode == 0, parallel.stdout + parallel.stderr
-    assert "evaluated on 2 pytest-xdist workers (soft test cases each: gw0 50, gw1 50)" in (
+    # the 100 cases are one batch: one worker evaluates it, whole
+    assert "evaluated on 2 pytest-xdist workers (soft test cases each: gw0 100, gw1 0)" in (
         parallel.stdout
     )
     assert single.returncode == 0
@@ -192,25 +196,20 @@ def test_fit_options_work_the_same_over_workers(tmp_path, args):
     for x, y in zip(a["parameters"], b["parameters"]):
         assert x["name"] == y["name"]
         assert close(x["after"], y["after"])
-    assert b["workers"]["cases"] == {"gw0": 50, "gw1": 50} or "holdout" in str(args)
+    assert sum(b["workers"]["cases"].values()) == a["tests"]
     assert params(one) == params(many)
     # the run after the fit uses the tuned values (with --fit-dry-run: only in memory)
     assert "match the fit's after scores" in parallel.stdout
 
 
-def test_shares_keep_each_batch_in_order_and_balance_the_workers():
-    from pytest_soft._xdistfit import shares
+def test_terms_go_to_the_workers_costliest_first_each_to_the_least_loaded():
+    from pytest_soft._xdistfit import owners
 
-    keys = ["a"] * 7 + [None, None, None] + ["b"] * 2 + [None]
-    got = shares(keys, 3)
-    # a's 7 cases in 3 runs of consecutive cases (3, 2, 2), one per worker, in worker order
-    assert got[:7] == [0, 0, 0, 1, 1, 2, 2]
-    # then single tests in turn, and b's 2 cases in 2 runs
-    assert got[7:] == [0, 1, 2, 0, 1, 2]
-    assert [got.count(w) for w in range(3)] == [5, 4, 4]
-    # one worker takes everything; more workers than tests leaves some with none
-    assert shares(keys, 1) == [0] * len(keys)
-    assert sorted(set(shares(["x", "x"], 4))) == [0, 1]
+    assert owners([1.0, 5.0, 2.0, 2.0, 1.0], 2) == [1, 0, 1, 1, 0]
+    # equal costs alternate; one worker takes everything; more workers than terms
+    assert owners([1.0] * 5, 2) == [0, 1, 0, 1, 0]
+    assert owners([3.0, 1.0], 1) == [0, 0]
+    assert owners([3.0, 1.0], 4) == [0, 1]
 
 
 def test_a_worker_path_maps_to_this_project_s_copy_of_the_module(tmp_path):
@@ -222,10 +221,13 @@ def test_a_worker_path_maps_to_this_project_s_copy_of_the_module(tmp_path):
     (project / "pkg" / "model.py").write_text("")
     shard = Shard("gw3", channel=None)
     shard.root = project
-    # a worker on this machine, in this project: its own path
+    # a worker on this machine, in this project: its own path, wherever the module is
     mine = str(project / "pkg" / "model.params.json")
     assert _here(shard, "model", mine, str(project / "pkg" / "model.py")) == Path(mine)
+    outside = str(tmp_path / "lib" / "model.params.json")
+    assert _here(shard, "model", outside, str(tmp_path / "lib" / "model.py")) == Path(outside)
     # a worker running a copy elsewhere (xdist's --rsyncdir, another machine): this project's
+    shard.local = False
     elsewhere = "/remote/cache/project/pkg/model"
     assert _here(shard, "model", elsewhere + ".params.json", elsewhere + ".py") == (
         project / "pkg" / "model.params.json"
@@ -307,7 +309,7 @@ def faulty(tmp_path: Path) -> Path:
 @pytest.mark.compat
 def test_a_worker_killed_mid_fit_ends_it_with_nothing_written(faulty):
     before = params(faulty)
-    result = run(faulty, "--fit", "-n", "2", FAULT="kill", FAULT_WORKER="gw1", FAULT_AT="6")
+    result = run(faulty, "--fit", "-n", "2", FAULT="kill", FAULT_WORKER="gw1", FAULT_AT="20")
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
     assert "pytest-xdist worker gw1 stopped answering during the fit" in result.stdout
     assert "its soft tests: test_faulty.py::test_line[" in result.stdout
@@ -319,7 +321,7 @@ def test_a_worker_killed_mid_fit_ends_it_with_nothing_written(faulty):
 
 def test_a_test_that_errors_on_one_worker_only_names_the_test_and_the_worker(faulty):
     before = params(faulty)
-    result = run(faulty, "--fit", "-n", "2", FAULT="raise", FAULT_WORKER="gw0", FAULT_AT="12")
+    result = run(faulty, "--fit", "-n", "2", FAULT="raise", FAULT_WORKER="gw0", FAULT_AT="20")
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
     assert "pytest-xdist worker gw0: soft test test_faulty.py::test_line[" in result.stdout
     assert "raised ValueError: the solver diverged while the fit evaluated it (at " in (
@@ -368,7 +370,7 @@ def test_ctrl_c_during_a_distributed_fit_stops_every_worker_and_writes_nothing(f
     before = params(faulty)
     started = time.monotonic()
     result = run(
-        faulty, "--fit", "-n", "2", FAULT="sigint-controller", FAULT_WORKER="gw0", FAULT_AT="6"
+        faulty, "--fit", "-n", "2", FAULT="sigint-controller", FAULT_WORKER="gw0", FAULT_AT="20"
     )
     assert result.returncode == pytest.ExitCode.INTERRUPTED, result.stdout + result.stderr
     assert "fit interrupted: no parameter file was written." in result.stdout

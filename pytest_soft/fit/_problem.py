@@ -266,7 +266,9 @@ class Problem:
 
     def loss(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> float:
         chosen = self.terms if terms is None else terms
-        per_term = self.scores(x, chosen)
+        # The whole problem through its backend (each backend's own evaluation, one request
+        # per worker for terms evaluated elsewhere); some terms called as they are.
+        per_term = self.scores(x) if terms is None else self.scores(x, chosen)
         return weighted_loss((t.weight for t in chosen), per_term)
 
     # differentiation, through the backend

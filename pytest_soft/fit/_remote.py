@@ -98,6 +98,9 @@ class Shard:
         #: project's root here, and the traffic.
         self.groups: dict[str, Parameters] = {}
         self.root: Path = Path.cwd()
+        #: A worker on this machine that sees the project where this process does (xdist's
+        #: popen gateway without chdir): its paths are this machine's.
+        self.local = True
         self.traffic = Traffic()
         self.sent = 0.0
         self.busy = 0.0
@@ -122,10 +125,6 @@ class Shard:
         _, self.busy, payload = reply
         return payload
 
-    def request(self, *message: Any) -> Any:
-        self.send(*message)
-        return _replies([self])[0]
-
     def lost(self, exc: BaseException) -> WorkerError:
         self.closed = True
         shown = ", ".join(self.tests[:3]) + (" ..." if len(self.tests) > 3 else "")
@@ -139,24 +138,12 @@ class Shard:
         )
 
 
-@dataclass(frozen=True)
-class Part:
-    """One worker's share of a stand-in term: a term there, and its cases' count."""
+@dataclass
+class Remote:
+    """A stand-in term's connection to the worker that evaluates the term."""
 
     shard: Shard
     ref: Ref
-    cases: int
-    #: A batch there (it has its cases' own terms, and can select some of them).
-    batched: bool
-
-
-@dataclass
-class Remote:
-    """A stand-in term's connection to the term's cases: one part for a term one worker
-    holds; for a parametrized test whose cases the workers share, one part per worker, in
-    case order (its scores are the parts' side by side, its gradient their sum)."""
-
-    parts: list[Part]
     #: The term's scores and the parameters it reads at the start (fetch_start), by which a
     #: read at the start needs no round trip.
     start: np.ndarray | None = None
@@ -165,20 +152,13 @@ class Remote:
     def verify(
         self, slots: Sequence[Slot], points: Sequence[np.ndarray], seed: int
     ) -> tuple[str, str]:
-        """Check the batch where its cases live (see _verify.batch_proof), part by part."""
-        layout, packed = layout_of(slots), [pack(p) for p in points]
-        batched = [part for part in self.parts if part.batched]
-        for part in batched:
-            part.shard.send("verify", part.ref, layout, packed, seed)
-        verdicts = _replies([part.shard for part in batched])
-        how = next((str(h) for h, _ in verdicts), "")
-        why = next((str(w) for _, w in verdicts if w), "")
-        if len(self.parts) > 1:
-            how = f"{how}, shared by {len(self.parts)} pytest-xdist workers"
-        return how, why
+        """Check the batch where it lives (see _verify.batch_proof)."""
+        self.shard.send("verify", self.ref, layout_of(slots), [pack(p) for p in points], seed)
+        how, why = replies([self.shard])[0]
+        return str(how), str(why)
 
 
-def _replies(shards: Sequence[Shard]) -> list[Any]:
+def replies(shards: Sequence[Shard]) -> list[Any]:
     """The replies to requests just sent to these shards, in order; every one is read even
     when one fails (each channel stays in step), then the first failure is raised."""
     out: list[Any] = []
@@ -240,25 +220,19 @@ class RemoteBackend:
         # Every worker gets its request before any reply is read: they work side by side.
         for shard, (header, _) in asked.items():
             shard.send("eval", kind, header, point)
-        width = 1 if kind == "scores" else 2
-        pieces: list[list[list[np.ndarray]]] = [[[] for _ in range(width)] for _ in problem.terms]
-        for (_, wanted), got in zip(asked.values(), _replies(list(asked))):
-            for w, arrays in enumerate(_split(got, kind, problem.size)):
+        out: tuple[list[Any], ...] = tuple(
+            [None] * len(problem.terms) for _ in range(1 if kind == "scores" else 2)
+        )
+        for (_, wanted), got in zip(asked.values(), replies(list(asked))):
+            for whole, arrays in zip(out, _split(got, kind, problem.size)):
                 for i, array in zip(wanted, arrays):
-                    pieces[i][w].append(array)
-        values = [p[0][0] if len(p[0]) == 1 else np.concatenate(p[0]) for p in pieces]
-        if width == 1:
-            return (values,)
-        if kind == "gradients":  # the gradient of a sum over parts: the parts' gradients summed
-            second = [p[1][0] if len(p[1]) == 1 else np.sum(p[1], axis=0) for p in pieces]
-        else:  # Jacobian rows, one per case, side by side as the cases are
-            second = [p[1][0] if len(p[1]) == 1 else np.concatenate(p[1]) for p in pieces]
-        return values, second
+                    whole[i] = array
+        return out
 
     def _requests(self, problem: Problem) -> dict[Shard, tuple[bytes, list[int]]]:
-        """Per worker: the header of its requests for this problem (its parts' references, the
-        case counts that choose reverse or forward mode as one process would, the layout),
-        encoded once per problem and case counts, and the term of each part it answers for."""
+        """Per worker: the header of its requests for this problem (its terms' references, their
+        case counts, which choose reverse or forward mode as in one process, and the layout),
+        encoded once per problem and case counts, and which of the problem's terms it holds."""
         cases = tuple(problem.cases)
         known = self._headers.get(problem)
         if known is not None and known[0] == cases:
@@ -266,11 +240,10 @@ class RemoteBackend:
         layout = layout_of(problem.slots)
         parts: dict[Shard, tuple[list[Ref], list[int], list[int]]] = {}
         for i, term in enumerate(problem.terms):
-            for part in term.remote.parts:
-                refs, counts, wanted = parts.setdefault(part.shard, ([], [], []))
-                refs.append(part.ref)
-                counts.append(problem.cases[i])
-                wanted.append(i)
+            refs, counts, wanted = parts.setdefault(term.remote.shard, ([], [], []))
+            refs.append(term.remote.ref)
+            counts.append(problem.cases[i])
+            wanted.append(i)
         asked = {
             shard: (json.dumps([refs, counts, layout]).encode(), wanted)
             for shard, (refs, counts, wanted) in parts.items()
@@ -300,26 +273,18 @@ REMOTE = RemoteBackend()
 def fetch_start(terms: Sequence[Term]) -> None:
     """Each stand-in's scores and reads at the start, one request per worker (the engine's
     initial_reads then reads them without a round trip)."""
-    asked: dict[Shard, list[tuple[Term, int]]] = {}
+    asked: dict[Shard, list[Term]] = {}
     for term in terms:
         if term.remote.start is None:
-            for k, part in enumerate(term.remote.parts):
-                asked.setdefault(part.shard, []).append((term, k))
-    for shard, wanted in asked.items():
-        shard.send("start", [term.remote.parts[k].ref for term, k in wanted])
-    pieces: dict[int, list[tuple[int, np.ndarray, set[tuple[Parameters, str]]]]] = {}
-    for (shard, wanted), (described, starts) in zip(asked.items(), _replies(list(asked))):
+            asked.setdefault(term.remote.shard, []).append(term)
+    for shard, mine in asked.items():
+        shard.send("start", [t.remote.ref for t in mine])
+    for (shard, mine), (described, starts) in zip(asked.items(), replies(list(asked))):
         for description in described:
             _adopt_group(shard, description)
-        for (term, k), (packed, reads) in zip(wanted, starts):
-            seen = {(shard.groups[module], name) for module, name in reads}
-            pieces.setdefault(id(term), []).append((k, unpack(packed), seen))
-    for term in terms:
-        got = sorted(pieces.get(id(term), []), key=lambda piece: piece[0])
-        if got:
-            term.remote.start = np.concatenate([v for _, v, _ in got])
-            reads = set().union(*(seen for _, _, seen in got))
-            term.remote.reads = tuple(sorted(reads, key=lambda r: (r[0].module, r[1])))
+        for term, (packed, reads) in zip(mine, starts):
+            term.remote.start = unpack(packed)
+            term.remote.reads = tuple((shard.groups[module], name) for module, name in reads)
 
 
 def _adopt_group(shard: Shard, description: Mapping[str, Any]) -> None:
@@ -348,15 +313,16 @@ def _adopt_group(shard: Shard, description: Mapping[str, Any]) -> None:
 
 
 def _here(shard: Shard, module: str, path: str | None, source: str | None) -> Path | None:
-    """Where a worker's parameter file belongs on this machine: where the worker has it, when
-    that is inside this project (a worker on this machine); else beside this project's copy of
-    the module, found by the longest tail of the worker's path to it that names a file under
-    the project's root (a copy made by xdist's --rsyncdir, or on another machine); else where
-    the worker has it, when the module is there on this machine too (outside the project)."""
+    """Where a worker's parameter file belongs on this machine. A worker on this machine in
+    this project (xdist's popen gateway without chdir) has it where this process would. Any
+    other worker (a copy of the project made by xdist's --rsyncdir, or another machine) runs
+    its own copy of the module: the file goes beside this project's copy of it, found by the
+    longest tail of the worker's path to the module that names a file under the project's
+    root; failing that, where the worker has it, when the module is there on this machine."""
     if path is None:
         return None
     theirs = Path(path)
-    if theirs.parent.is_dir() and theirs.is_relative_to(shard.root.resolve()):
+    if shard.local:
         return theirs
     if source is not None:
         parts = Path(source).parts
@@ -382,68 +348,32 @@ def _value(packed: Packed) -> float | np.ndarray:
     return array
 
 
-def stand_ins(described: Sequence[tuple[Shard, Sequence[Mapping[str, Any]]]]) -> list[Term]:
-    """The controller's terms for every worker's terms, in the suite's order: a parametrized
-    test whose cases several workers batched becomes one term again (its parts side by side);
-    where any worker's share fell back to its cases one by one, every share does, as the whole
-    test would have in one process."""
-    placed: list[tuple[int, Term]] = []
-    groups: dict[str, list[tuple[Shard, Mapping[str, Any]]]] = {}
-    for shard, descriptions in described:
-        for d in descriptions:
-            if d["key"] is None:
-                placed.append((d["place"], _stand_in([(shard, d)])))
-            else:
-                groups.setdefault(d["key"], []).append((shard, d))
-    for members in groups.values():
-        members.sort(key=lambda m: m[1]["place"])
-        per_shard: dict[Shard, int] = {}
-        for shard, _ in members:
-            per_shard[shard] = per_shard.get(shard, 0) + 1
-        batched = any(d["exact"] is not None for _, d in members)
-        if batched and len(members) > 1 and all(n == 1 for n in per_shard.values()):
-            placed.append((members[0][1]["place"], _stand_in(members)))
-            continue
-        for shard, d in members:
-            for one in d["exact"] if d["exact"] is not None else [d]:
-                placed.append((one["place"], _stand_in([(shard, one)])))
-    placed.sort(key=lambda pair: pair[0])
-    return [term for _, term in placed]
+def stand_ins(owned: Sequence[tuple[Shard, Mapping[str, Any]]]) -> list[Term]:
+    """The controller's terms for the workers' terms, each evaluated by its owner."""
+    return [_stand_in(shard, d) for shard, d in owned]
 
 
-def _stand_in(members: Sequence[tuple[Shard, Mapping[str, Any]]]) -> Term:
-    """A stand-in for one worker's term, or for a batch whose shares several workers hold."""
-    parts = [
-        Part(shard, ("t", d["id"]), d["cases"], d["exact"] is not None) for shard, d in members
-    ]
-    lead = next((d for _, d in members if d["exact"] is not None), members[0][1])
-    batch = len(members) > 1 or lead["exact"] is not None
-    names: list[str] = []
-    exact: list[Term] = []
-    for shard, d in members:
-        names.extend(d["case_names"] if d["case_names"] is not None else [d["name"]])
-        if batch:
-            cases = d["exact"] if d["exact"] is not None else [d]
-            exact.extend(_stand_in([(shard, one)]) for one in cases)
+def _stand_in(shard: Shard, description: Mapping[str, Any], ref: Ref | None = None) -> Term:
+    exact = description["exact"]
     term = Term(
-        lead["name"],
+        description["name"],
         lambda: None,
-        float(lead["weight"]),
-        lead["threshold"],
-        case_names=names if batch else None,
-        exact=exact if batch else None,
+        float(description["weight"]),
+        description["threshold"],
+        case_names=description["case_names"],
+        exact=None if exact is None else [_stand_in(shard, e) for e in exact],
         backend="remote",
     )
-    term.remote = Remote(parts)
+    term.remote = Remote(shard, ref if ref is not None else ("t", description["id"]))
     term.score = _score_of(term)
-    if batch and all(d["select"] or d["exact"] is None for _, d in members):
-        term.select = _select_of(term)
+    if description["select"]:
+        term.select = _select_of(term, description)
     return term
 
 
 def _score_of(term: Term) -> Callable[[], Any]:
-    """A stand-in's score as the engine reads it: at the start, what its workers measured
-    there; anywhere else (parameters substituted), a round trip to each of its workers."""
+    """A stand-in's score as the engine reads it: at the start, what its worker measured there;
+    anywhere else (parameters substituted), a round trip to its worker."""
 
     def score() -> Any:
         remote: Remote = term.remote
@@ -458,54 +388,45 @@ def _score_of(term: Term) -> Callable[[], Any]:
                 raw = getval(value)
                 if raw is not value:
                     raise FitError(
-                        f"internal: soft test {term.name} runs on pytest-xdist workers; it "
-                        "cannot be traced in the controller."
+                        f"internal: soft test {term.name} runs on pytest-xdist worker "
+                        f"{remote.shard.worker}; it cannot be traced in the controller."
                     )
                 values.setdefault(group.module, {})[name] = pack(raw)
-        for part in remote.parts:
-            part.shard.send("score", part.ref, values)
-        got = _replies([part.shard for part in remote.parts])
+        remote.shard.send("score", remote.ref, values)
+        packed, reads = replies([remote.shard])[0]
         if binding.reads is not None:
-            for part, (_, reads) in zip(remote.parts, got):
-                groups = part.shard.groups
-                binding.reads.update((groups[m], n) for m, n in reads if m in groups)
-        return np.concatenate([unpack(packed) for packed, _ in got])
+            groups = remote.shard.groups
+            binding.reads.update((groups[m], n) for m, n in reads if m in groups)
+        return unpack(packed)
 
     return score
 
 
-def _select_of(term: Term) -> Callable[[np.ndarray], Term]:
-    """A batch over some of its cases (a minibatch), each part asked for its own share."""
+def _select_of(term: Term, description: Mapping[str, Any]) -> Callable[[np.ndarray], Term]:
+    """A batch over some of its cases (a minibatch), selected where it lives."""
 
     def select(indices: np.ndarray) -> Term:
         chosen = sorted(int(i) for i in indices)
-        parts: list[Part] = []
-        offset = 0
-        for part in term.remote.parts:
-            local = [i - offset for i in chosen if offset <= i < offset + part.cases]
-            offset += part.cases
-            if not local:
-                continue
-            if part.batched:
-                ref = ("sel", part.ref[1], tuple(local))
-                parts.append(Part(part.shard, ref, len(local), True))
-            else:
-                parts.append(part)
-        assert term.case_names is not None and term.exact is not None
-        sub = Term(
-            term.name,
-            lambda: None,
-            term.weight,
-            term.threshold,
-            case_names=[term.case_names[i] for i in chosen],
-            exact=[term.exact[i] for i in chosen],
-            backend="remote",
-        )
-        sub.remote = Remote(parts)
-        sub.score = _score_of(sub)
+        part = {
+            **description,
+            "case_names": [description["case_names"][i] for i in chosen],
+            "exact": None,
+            "select": False,
+        }
+        sub = _stand_in(term.remote.shard, part, ("sel", description["id"], tuple(chosen)))
+        if term.exact is not None:
+            sub.exact = [term.exact[i] for i in chosen]
         return sub
 
     return select
+
+
+def put_in(values: Mapping[str, Mapping[str, Packed]] | None) -> None:
+    """Put tuned values (by module and parameter) into this process's parameter groups."""
+    for module, named in (values or {}).items():
+        group = declared_group(module)
+        if group is not None:
+            group.update({name: _value(p) for name, p in named.items()})
 
 
 # -- the worker's side ------------------------------------------------------------------------
@@ -513,13 +434,12 @@ def _select_of(term: Term) -> Callable[[np.ndarray], Term]:
 
 @dataclass
 class Built:
-    """A worker's terms (the fit's and the hold-out's), and for each soft test its place in the
-    suite and its batch key (a parametrized test's cases may be shared by several workers)."""
+    """A worker's terms (the fit's and the hold-out's), and each soft test's place in the
+    suite."""
 
     terms: list[Term]
     holdout: list[Term]
     places: Mapping[str, int]
-    keys: Mapping[str, str | None]
 
 
 class Server:
@@ -530,44 +450,57 @@ class Server:
     #: checks and restarts use a handful; minibatches one per draw.
     KEEP = 64
 
-    def __init__(self, channel: Any, built: Built, root: Path):
+    def __init__(self, channel: Any, built: Built):
         self.channel = channel
-        self.root = root
         self.terms: list[Term] = []
-        self.selected: OrderedDict[Ref, Term] = OrderedDict()
-        self.problems: OrderedDict[Any, Problem] = OrderedDict()
-        self.described = [self._describe(t, built) for t in built.terms]
-        self.described_holdout = [self._describe(t, built) for t in built.holdout]
+        self.selected: OrderedDict[Any, Term] = OrderedDict()
+        self.problems: OrderedDict[bytes, Problem] = OrderedDict()
+        #: Each term's scores and reads at the start, by id, measured once (see measure).
+        self.started: dict[int, tuple[np.ndarray, set[tuple[Parameters, str]]]] = {}
+        self.described = [self._describe(t, built.places) for t in built.terms]
+        self.described_holdout = [self._describe(t, built.places) for t in built.holdout]
 
-    def _describe(self, term: Term, built: Built) -> dict[str, Any]:
+    def _describe(self, term: Term, places: Mapping[str, int]) -> dict[str, Any]:
         self.terms.append(term)
         ident = len(self.terms) - 1
         names = list(term.case_names) if term.case_names is not None else [term.name]
         return {
             "id": ident,
-            "place": min(built.places.get(n, 0) for n in names),
-            "key": built.keys.get(names[0]),
+            "place": min(places[n] for n in names),
             "cases": len(names),
             "name": term.name,
             "weight": float(term.weight),
             "threshold": None if term.threshold is None else float(term.threshold),
             "case_names": None if term.case_names is None else names,
-            "exact": None if term.exact is None else [self._describe(e, built) for e in term.exact],
+            "exact": None
+            if term.exact is None
+            else [self._describe(e, places) for e in term.exact],
             "select": term.select is not None,
         }
 
-    def serve(self) -> Mapping[str, Mapping[str, Packed]] | None:
-        """Answer requests until the fit ends; return the tuned values the controller sent
-        (already put in), or None when it ended without them (abort, or the controller is
-        gone)."""
+    def measure(self) -> list[float]:
+        """Evaluate each of the fit's terms at the start, as the fit's first step does anyway,
+        and return the seconds each took: the controller shares the terms out by them."""
+        seconds = []
+        for description in self.described:
+            ident = description["id"]
+            began = time.perf_counter()
+            (values,), (reads,) = initial_reads([self.terms[ident]])
+            seconds.append(time.perf_counter() - began)
+            self.started[ident] = (values, reads)
+        return seconds
+
+    def serve(self) -> None:
+        """Answer requests until the fit ends: finish (the tuned values, put in here), abort,
+        or the controller gone."""
         while True:
             try:
                 message = self.channel.receive()
             except EOFError:
-                return None
+                return
             kind, *arguments = message
             if kind == "abort":
-                return None
+                return
             began = time.perf_counter()
             try:
                 payload = getattr(self, "_" + kind)(*arguments)
@@ -579,13 +512,19 @@ class Server:
                 continue
             self.channel.send(("ok", time.perf_counter() - began, payload))
             if kind == "finish":
-                return arguments[0] or {}
+                return
 
     # requests
 
-    def _start(self, refs: Sequence[Ref]) -> tuple[list[dict[str, Any]], list[Any]]:
-        terms = [self._term(r) for r in refs]
-        values, reads = initial_reads(terms)
+    def _start(self, refs: Sequence[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+        values, reads = [], []
+        for ref in refs:
+            known = self.started.get(ref[1]) if ref[0] == "t" else None
+            if known is None:
+                (value,), (seen,) = initial_reads([self._term(ref)])
+                known = (value, seen)
+            values.append(known[0])
+            reads.append(known[1])
         groups = {g for seen in reads for g, _ in seen}
         described = [self._group(g) for g in sorted(groups, key=lambda g: g.module)]
         starts = [
@@ -624,7 +563,7 @@ class Server:
         return batch_proof(self._term(ref), problem, [unpack(p) for p in points], seed)
 
     def _score(
-        self, ref: Ref, values: Mapping[str, Mapping[str, Packed]]
+        self, ref: Sequence[Any], values: Mapping[str, Mapping[str, Packed]]
     ) -> tuple[Packed, list[tuple[str, str]]]:
         term = self._term(ref)
         assigned = {
@@ -632,7 +571,12 @@ class Server:
             for module, named in values.items()
         }
         with substituted(assigned), record_reads() as seen:
-            value = term.score()
+            try:
+                value = term.score()
+            except SoftError:
+                raise
+            except Exception as exc:
+                raise FitError(evaluation_message(term, exc)) from exc
         vector = np.atleast_1d(np.asarray(getval(value), dtype=float))
         return pack(vector), sorted((g.module, name) for g, name in seen)
 
@@ -641,10 +585,7 @@ class Server:
         return what this worker's backends did."""
         from ._problem import current_backends
 
-        for module, named in (values or {}).items():
-            group = declared_group(module)
-            if group is not None:
-                group.update({name: _value(p) for name, p in named.items()})
+        put_in(values)
         backends = current_backends()
         jax = backends.jax
         return {
