@@ -151,8 +151,9 @@ class Problem:
         #: Where the terms use more than one backend: each backend's terms (by index) as a
         #: problem of their own, evaluated there and reassembled in term order.
         self._parts: list[tuple[list[int], Problem]] | None = None
-        #: A backend's preparation of each term (the JAX backend's compiled functions), by index.
-        self.prepared: dict[int, Any] = {}
+        #: A backend's preparation of the terms (the JAX backend's compiled functions: each
+        #: term's by its index, and the terms' in order by kind of function).
+        self.prepared: dict[int | str, Any] = {}
         if backend is None:
             fits = current_backends()
             kinds = [fits.kind(t) for t in self.terms]
