@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -483,3 +484,36 @@ def test_ini_chooses_the_backend_and_the_command_line_wins(pytester: pytest.Pyte
         f"ERROR: ini setting soft_fit_backend in {pytester.path / 'tox.ini'}: invalid choice: "
         "'tensorflow' (choose from auto, autograd, jax)"
     ) in bad.stderr.lines
+
+
+def test_a_jax_gradient_that_disagrees_with_a_finite_difference_is_named_jax(
+    pytester: pytest.Pytester,
+) -> None:
+    write(
+        pytester,
+        {
+            **JAX_PROJECT,
+            "test_jaxed": """
+                import jax
+                import jax.numpy as jnp
+                from pytest_soft import soft_test
+                import impl_jax
+
+                @soft_test
+                def test_lossy():
+                    a = jnp.asarray(impl_jax.theta.a)
+                    # JAX sees only a + ..., the finite difference all of a + 2 a
+                    return (2.0 * jax.lax.stop_gradient(a) + a - 3.0) ** 2
+            """,
+        },
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fit", "--fit-max-iter", "5")
+    warning = re.search(
+        r"warning: JAX's gradient disagrees with a finite difference for 1 soft test\(s\): "
+        r"test_jaxed\.py::test_lossy \(JAX (\S+), finite difference (\S+)\)\. Some code probably "
+        r"loses the gradient \(jax\.lax\.stop_gradient",
+        result.stdout.str(),
+    )
+    assert warning is not None, result.stdout.str()
+    assert "autograd" not in warning.group(0)
+    assert float(warning.group(2)) == pytest.approx(3 * float(warning.group(1)), rel=1e-3)

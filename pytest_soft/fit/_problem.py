@@ -157,6 +157,8 @@ class Problem:
         if backend is None:
             fits = current_backends()
             kinds = [fits.kind(t) for t in self.terms]
+            #: The backend that differentiates each term, by name (for messages).
+            self.backend_names = kinds
             order = list(dict.fromkeys(kinds))
             backend = fits.get(order[0]) if len(order) == 1 else default_backend()
             if len(order) > 1:
@@ -167,6 +169,8 @@ class Problem:
                     )
                     for kind in order
                 ]
+        else:
+            self.backend_names = [backend.name] * len(self.terms)
         self.backend = backend
         self.size = slots[-1].stop if slots else 0
         self.lower = np.full(self.size, -np.inf)
