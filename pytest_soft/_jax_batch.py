@@ -203,6 +203,14 @@ class MappedScores:
             with substituted(by_group):
                 return self._mapped(mapped)
 
+        try:
+            # Traced as jit will: with the parameters traced too.
+            jax.eval_shape(compiled, [group[name] for group, name in reads], mapped)
+        except SoftError:
+            raise
+        except Exception:
+            self._as_it_is = True
+            return
         self._compiled = jax.jit(compiled)
 
     def __call__(self, mapped: dict[str, Any]) -> Any:

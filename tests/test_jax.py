@@ -155,6 +155,40 @@ def test_a_reduction_within_a_case_batches_exactly(model) -> None:
     assert result.batches == ["batched test_x.py::test_dot: 12 cases in one call (jax.vmap)"]
 
 
+def test_a_mapped_batch_scores_at_the_current_parameters_and_records_its_reads(model) -> None:
+    # Its plain evaluation is compiled once: the parameters must still be read at each call.
+    from pytest_soft._binding import substituted
+    from pytest_soft.parameters import record_reads
+
+    def test_dot(x, y):
+        return (model.dot(x) - y) ** 2
+
+    xs = np.eye(3)
+    (term,), _ = build_terms(cases_of(test_dot, [{"x": x, "y": 1.0} for x in xs]))
+    with record_reads() as seen:
+        np.testing.assert_allclose(np.asarray(term.score()), [1.0, 1.0, 1.0])
+    assert seen == {(model.theta, "w")}
+    with substituted({model.theta: {"w": np.array([1.0, 2.0, 3.0])}}):
+        np.testing.assert_allclose(np.asarray(term.score()), [0.0, 1.0, 4.0])
+    model.theta.update({"w": np.array([2.0, 1.0, 0.0])})
+    np.testing.assert_allclose(np.asarray(term.score()), [1.0, 0.0, 1.0])
+
+
+def test_a_mapped_batch_that_needs_concrete_parameter_values_is_evaluated_as_it_is(
+    model,
+) -> None:
+    def test_branchy(x):
+        # A Python `if` on a parameter's value: it cannot be compiled with a traced parameter,
+        # and a fit that holds the parameter fixed evaluates it as it is.
+        return jax.numpy.sum(x) ** 2 if model.theta.a >= 0 else -1.0 * jax.numpy.sum(x)
+
+    (term,), notes = build_terms(cases_of(test_branchy, [{"x": x} for x in np.eye(3)]))
+    assert notes == []
+    np.testing.assert_allclose(np.asarray(term.score()), [1.0, 1.0, 1.0])
+    model.theta.update({"a": -1.0})
+    np.testing.assert_allclose(np.asarray(term.score()), [-1.0, -1.0, -1.0])
+
+
 def test_a_suite_mixing_autograd_and_jax_is_one_fit(model) -> None:
     # One soft test written with autograd, one with JAX, sharing parameter a: the loss
     # (a - 1)^2 + 3 (a - 3)^2 is smallest at a = 2.5, which neither test alone gives.
