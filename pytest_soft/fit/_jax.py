@@ -98,14 +98,11 @@ def _case_score(value: Any) -> Any:
     return jnp.sum(value) if value.ndim else value
 
 
-#: What each kind of compiled function returns, all in one flat array so that a call costs one
-#: transfer from the device: "scores" the per-case scores (n,); "gradient" the scores, then
-#: the gradient of their sum (n + size,); "reverse" and "forward" the scores, then their
-#: Jacobian row by row (n + n * size,), by reverse or forward mode.
-KINDS = ("scores", "gradient", "reverse", "forward")
-
-
 def _compiled_work(kind: str, vector: Callable[..., Any]) -> Callable[..., Any]:
+    """What a kind of compiled function computes, all in one flat array so that a call costs
+    one transfer from the device: "scores" the per-case scores (n,); "gradient" the scores,
+    then the gradient of their sum (n + size,); "reverse" and "forward" the scores, then their
+    Jacobian row by row (n + n * size,), by reverse or forward mode."""
     if kind == "scores":
         return vector
 
