@@ -10,15 +10,17 @@ compiled function. Nothing here imports jax until a batch is evaluated.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._binding import substituted
 from .errors import SoftError
 from .fit import Term
 from .fit._model import Call
 from .fit._problem import is_jax_value
+from .parameters import Parameters, record_reads
 
 if TYPE_CHECKING:
     from .batch import Case
@@ -102,6 +104,11 @@ def _mapped(cases: list[Case]) -> tuple[Term | None, str]:
             return None, why
         stacked[name] = array
 
+    # One plain evaluation for the batch and its minibatches: they differ only in the
+    # stacked arrays, which it takes as arguments.
+    fixed = {n: v for n, v in stacked.items() if n not in varying}
+    evaluate = MappedScores(first.function, fixed)
+
     def term_for(indices: np.ndarray | None) -> Term:
         chosen = cases if indices is None else [cases[i] for i in indices]
         kwargs = dict(stacked)
@@ -109,9 +116,10 @@ def _mapped(cases: list[Case]) -> tuple[Term | None, str]:
             for name in varying:
                 kwargs[name] = stacked[name][indices]
         call = Call(first.function, kwargs, stacked=varying)
+        mapped = {n: kwargs[n] for n in varying}
         return Term(
             first.name.split("[", 1)[0],
-            lambda: mapped_call(call),
+            lambda: evaluate(mapped),
             first.weight,
             first.threshold,
             case_names=[c.name for c in chosen],
@@ -123,7 +131,8 @@ def _mapped(cases: list[Case]) -> tuple[Term | None, str]:
 
     term = term_for(None)
     try:
-        got = np.asarray(term.score(), dtype=float)
+        # Traced, not computed: the mapped call's shape and whether it traces at all.
+        got = evaluate.shape({n: stacked[n] for n in varying})
     except SoftError:
         raise
     except Exception as exc:
@@ -132,21 +141,82 @@ def _mapped(cases: list[Case]) -> tuple[Term | None, str]:
             None,
             f"jax.vmap over the cases raised {type(exc).__name__}: {text[0] if text else ''}",
         )
-    if got.shape != (len(cases),):
-        return None, f"jax.vmap over the cases returned shape {got.shape}, not one score per case"
+    if got != (len(cases),):
+        return None, f"jax.vmap over the cases returned shape {got}, not one score per case"
     return term, ""
 
 
-def mapped_call(call: Call) -> Any:
-    """The batch's per-case scores, evaluated as they are (mapped, not compiled)."""
-    import jax
-    import jax.numpy as jnp
+class MappedScores:
+    """A mapped batch's per-case scores at the current parameter values (the batch's plain
+    evaluation: its start scores, and the parameters it reads), in one compiled call.
 
-    fixed = {n: v for n, v in call.kwargs.items() if n not in call.stacked}
-    mapped = {n: call.kwargs[n] for n in call.stacked}
+    Evaluated as they are, op by op, jax.vmap's batched operations each compile on their first
+    run (about half a second for the sine example, more than compiling the whole call once).
+    So the parameters the body reads are found once by tracing it; each call then reads their
+    current values (as the body would: the reads are recorded and a substitution applies) and
+    passes them, with the stacked arguments, to the call compiled once. Code that only runs
+    with concrete values (a Python ``if`` on a parameter's value) is evaluated as it is.
+    """
 
-    def one(arguments: dict[str, Any]) -> Any:
-        value = jnp.asarray(call.function(**fixed, **arguments))
-        return jnp.sum(value) if value.ndim else value
+    def __init__(self, function: Callable[..., Any], fixed: dict[str, Any]):
+        self.function = function
+        self.fixed = fixed
+        self._reads: list[tuple[Parameters, str]] | None = None
+        self._compiled: Any = None
+        self._as_it_is = False
 
-    return jax.vmap(one)(mapped)
+    def _mapped(self, mapped: dict[str, Any]) -> Any:
+        import jax
+        import jax.numpy as jnp
+
+        function, fixed = self.function, self.fixed
+
+        def one(arguments: dict[str, Any]) -> Any:
+            value = jnp.asarray(function(**fixed, **arguments))
+            return jnp.sum(value) if value.ndim else value
+
+        return jax.vmap(one)(mapped)
+
+    def shape(self, mapped: dict[str, Any]) -> tuple[int, ...]:
+        """The shape of the scores, from a trace (nothing computed)."""
+        import jax
+
+        return tuple(jax.eval_shape(self._mapped, mapped).shape)
+
+    def _compile(self, mapped: dict[str, Any]) -> None:
+        import jax
+
+        try:
+            with record_reads() as seen:
+                jax.eval_shape(self._mapped, mapped)
+        except SoftError:
+            raise
+        except Exception:
+            self._as_it_is = True  # it needs concrete values: evaluated as it is
+            return
+        reads = self._reads = sorted(seen, key=lambda r: (r[0].module, r[1]))
+
+        def compiled(values: list[Any], mapped: dict[str, Any]) -> Any:
+            by_group: dict[Parameters, dict[str, Any]] = {}
+            for (group, name), value in zip(reads, values):
+                by_group.setdefault(group, {})[name] = value
+            with substituted(by_group):
+                return self._mapped(mapped)
+
+        try:
+            # Traced as jit will: with the parameters traced too.
+            jax.eval_shape(compiled, [group[name] for group, name in reads], mapped)
+        except SoftError:
+            raise
+        except Exception:
+            self._as_it_is = True
+            return
+        self._compiled = jax.jit(compiled)
+
+    def __call__(self, mapped: dict[str, Any]) -> Any:
+        if self._compiled is None and not self._as_it_is:
+            self._compile(mapped)
+        if self._as_it_is:
+            return self._mapped(mapped)
+        assert self._reads is not None
+        return self._compiled([group[name] for group, name in self._reads], mapped)

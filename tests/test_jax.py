@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -152,6 +153,40 @@ def test_a_reduction_within_a_case_batches_exactly(model) -> None:
     expected = np.linalg.lstsq(xs, ys, rcond=None)[0]
     np.testing.assert_allclose(result.parameters[0].after, expected, rtol=1e-8)
     assert result.batches == ["batched test_x.py::test_dot: 12 cases in one call (jax.vmap)"]
+
+
+def test_a_mapped_batch_scores_at_the_current_parameters_and_records_its_reads(model) -> None:
+    # Its plain evaluation is compiled once: the parameters must still be read at each call.
+    from pytest_soft._binding import substituted
+    from pytest_soft.parameters import record_reads
+
+    def test_dot(x, y):
+        return (model.dot(x) - y) ** 2
+
+    xs = np.eye(3)
+    (term,), _ = build_terms(cases_of(test_dot, [{"x": x, "y": 1.0} for x in xs]))
+    with record_reads() as seen:
+        np.testing.assert_allclose(np.asarray(term.score()), [1.0, 1.0, 1.0])
+    assert seen == {(model.theta, "w")}
+    with substituted({model.theta: {"w": np.array([1.0, 2.0, 3.0])}}):
+        np.testing.assert_allclose(np.asarray(term.score()), [0.0, 1.0, 4.0])
+    model.theta.update({"w": np.array([2.0, 1.0, 0.0])})
+    np.testing.assert_allclose(np.asarray(term.score()), [1.0, 0.0, 1.0])
+
+
+def test_a_mapped_batch_that_needs_concrete_parameter_values_is_evaluated_as_it_is(
+    model,
+) -> None:
+    def test_branchy(x):
+        # A Python `if` on a parameter's value: it cannot be compiled with a traced parameter,
+        # and a fit that holds the parameter fixed evaluates it as it is.
+        return jax.numpy.sum(x) ** 2 if model.theta.a >= 0 else -1.0 * jax.numpy.sum(x)
+
+    (term,), notes = build_terms(cases_of(test_branchy, [{"x": x} for x in np.eye(3)]))
+    assert notes == []
+    np.testing.assert_allclose(np.asarray(term.score()), [1.0, 1.0, 1.0])
+    model.theta.update({"a": -1.0})
+    np.testing.assert_allclose(np.asarray(term.score()), [-1.0, -1.0, -1.0])
 
 
 def test_a_suite_mixing_autograd_and_jax_is_one_fit(model) -> None:
@@ -483,3 +518,36 @@ def test_ini_chooses_the_backend_and_the_command_line_wins(pytester: pytest.Pyte
         f"ERROR: ini setting soft_fit_backend in {pytester.path / 'tox.ini'}: invalid choice: "
         "'tensorflow' (choose from auto, autograd, jax)"
     ) in bad.stderr.lines
+
+
+def test_a_jax_gradient_that_disagrees_with_a_finite_difference_is_named_jax(
+    pytester: pytest.Pytester,
+) -> None:
+    write(
+        pytester,
+        {
+            **JAX_PROJECT,
+            "test_jaxed": """
+                import jax
+                import jax.numpy as jnp
+                from pytest_soft import soft_test
+                import impl_jax
+
+                @soft_test
+                def test_lossy():
+                    a = jnp.asarray(impl_jax.theta.a)
+                    # JAX sees only a + ..., the finite difference all of a + 2 a
+                    return (2.0 * jax.lax.stop_gradient(a) + a - 3.0) ** 2
+            """,
+        },
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fit", "--fit-max-iter", "5")
+    warning = re.search(
+        r"warning: JAX's gradient disagrees with a finite difference for 1 soft test\(s\): "
+        r"test_jaxed\.py::test_lossy \(JAX (\S+), finite difference (\S+)\)\. Some code probably "
+        r"loses the gradient \(jax\.lax\.stop_gradient",
+        result.stdout.str(),
+    )
+    assert warning is not None, result.stdout.str()
+    assert "autograd" not in warning.group(0)
+    assert float(warning.group(2)) == pytest.approx(3 * float(warning.group(1)), rel=1e-3)

@@ -1,5 +1,5 @@
 """Diagnostics for the user: why autograd cannot differentiate an implementation (with a hint
-and the line), and whether autograd's gradient agrees with a finite difference.
+and the line), and whether the backend's gradient agrees with a finite difference.
 """
 
 from __future__ import annotations
@@ -77,9 +77,14 @@ def tracing_message(term: Term, exc: BaseException) -> str:
     return "\n".join(lines)
 
 
-def gradient_check(problem: Problem, x: np.ndarray, seed: int) -> list[str]:
-    """Compare autograd's directional derivative with a central finite difference, per term;
-    return the names of terms where they disagree (code that loses the gradient)."""
+#: The backends as messages name them.
+BACKEND_NAMES = {"autograd": "autograd", "jax": "JAX"}
+
+
+def gradient_check(problem: Problem, x: np.ndarray, seed: int) -> list[tuple[str, str]]:
+    """Compare the backend's directional derivative with a central finite difference, per
+    term; return, for each term where they disagree (code that loses the gradient), the
+    backend that differentiated it and a line naming the term and both numbers."""
     if problem.size == 0:
         return []
     rng = np.random.default_rng(seed)
@@ -108,7 +113,9 @@ def gradient_check(problem: Problem, x: np.ndarray, seed: int) -> list[str]:
         minus = problem.scores(x - h * d)
         differences = [(np.sum(p) - np.sum(m)) / (2 * h) for p, m in zip(plus, minus)]
     suspects = []
-    for term, value, grad, difference, p in zip(problem.terms, values, grads, differences, plus):
+    for term, backend, value, grad, difference, p in zip(
+        problem.terms, problem.backend_names, values, grads, differences, plus
+    ):
         ad = float(grad @ d)
         fd = float(difference)
         if not (math.isfinite(ad) and math.isfinite(fd)):
@@ -118,8 +125,33 @@ def gradient_check(problem: Problem, x: np.ndarray, seed: int) -> list[str]:
         magnitude = max(float(np.sum(np.abs(value))), float(np.sum(np.abs(p))))
         noise = 1e-7 * (magnitude + 1e-12) / h
         if abs(ad - fd) > 1e-3 * scale + noise:
-            suspects.append(f"{term.name} (autograd {ad:.6g}, finite difference {fd:.6g})")
+            name = BACKEND_NAMES.get(backend, backend)
+            suspects.append((backend, f"{term.name} ({name} {ad:.6g}, finite difference {fd:.6g})"))
     return suspects
+
+
+#: How code typically loses the gradient, by backend.
+_LOST_GRADIENT = {
+    "autograd": "an isinstance(x, np.ndarray) branch, or a value converted to a plain float",
+    "jax": "jax.lax.stop_gradient, a cast to an integer or a rounding step, or a wrong "
+    "custom derivative (jax.custom_jvp)",
+}
+
+
+def gradient_warning(suspects: list[tuple[str, str]]) -> str:
+    """The warning for gradient_check's suspects, naming the backend(s) that computed the
+    gradients in question."""
+    backends = list(dict.fromkeys(backend for backend, _ in suspects))
+    whose = " and ".join(f"{BACKEND_NAMES.get(b, b)}'s" for b in backends)
+    plural = "s disagree" if len(backends) > 1 else " disagrees"
+    shown = "; ".join(line for _, line in suspects[:3]) + (" ..." if len(suspects) > 3 else "")
+    causes = "; or ".join(_LOST_GRADIENT[b] for b in backends if b in _LOST_GRADIENT)
+    return (
+        f"{whose} gradient{plural} with a finite difference for {len(suspects)} soft "
+        f"test(s): {shown}. Some code probably loses the gradient"
+        + (f" ({causes})" if causes else "")
+        + "; the fit may stall."
+    )
 
 
 def uncertainty_at(problem: Problem, x: np.ndarray, method: str) -> Uncertainty:

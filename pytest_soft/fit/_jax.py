@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,23 @@ def _traced_argument(value: Any) -> bool:
     return False
 
 
+def _on_device(value: Any) -> Any:
+    """An argument as the compiled functions take it at every call: an array moved to the
+    device once (not copied again at each call); a scalar as it is (jit takes a Python or
+    numpy scalar at little cost, and keeps a Python float weakly typed, as the test saw it)."""
+    if isinstance(value, np.ndarray) and value.ndim:
+        return jnp.asarray(value)
+    return value
+
+
+def _signature(value: Any) -> tuple[Any, ...]:
+    """What jit compiles an argument for: its kind (a Python scalar is weakly typed), shape
+    and dtype."""
+    if isinstance(value, float):
+        return ("float", ())
+    return (type(value).__name__, np.shape(value), str(value.dtype))
+
+
 def _fixed_key(value: Any) -> Any:
     if isinstance(value, (bool, int, str, bytes, type(None))):
         return (type(value).__name__, value)
@@ -81,14 +98,47 @@ def _case_score(value: Any) -> Any:
     return jnp.sum(value) if value.ndim else value
 
 
+def _compiled_work(kind: str, vector: Callable[..., Any]) -> Callable[..., Any]:
+    """What a kind of compiled function computes, all in one flat array so that a call costs
+    one transfer from the device: "scores" the per-case scores (n,); "gradient" the scores,
+    then the gradient of their sum (n + size,); "reverse" and "forward" the scores, then their
+    Jacobian row by row (n + n * size,), by reverse or forward mode."""
+    if kind == "scores":
+        return vector
+
+    def pair(x: Any, *arrays: Any) -> tuple[Any, Any]:
+        v = vector(x, *arrays)
+        return v, v
+
+    def summed(x: Any, *arrays: Any) -> tuple[Any, Any]:
+        v = vector(x, *arrays)
+        return jnp.sum(v), v
+
+    if kind == "gradient":
+        value_and_grad = jax.value_and_grad(summed, has_aux=True)
+
+        def gradient(x: Any, *arrays: Any) -> Any:
+            (_, v), g = value_and_grad(x, *arrays)
+            return jnp.concatenate([v, jnp.ravel(g)])
+
+        return gradient
+    jacobian = (jax.jacrev if kind == "reverse" else jax.jacfwd)(pair, has_aux=True)
+
+    def rows(x: Any, *arrays: Any) -> Any:
+        jac, v = jacobian(x, *arrays)
+        return jnp.concatenate([v, jnp.ravel(jac)])
+
+    return rows
+
+
 @dataclass
 class _Prepared:
     """One term of one problem, ready to evaluate: the key of its compiled functions, the
-    arrays they take, and the evaluation they compile."""
+    arguments they take after the flat vector (in order), and the evaluation they compile."""
 
     key: tuple[Any, ...]
-    arrays: dict[str, Any]
-    vector: Callable[[Any, dict[str, Any]], Any]
+    arrays: tuple[Any, ...]
+    vector: Callable[..., Any]
     keep: Any
     functions: dict[str, Any] = field(default_factory=dict)
 
@@ -122,19 +172,19 @@ class JaxBackend:
             # A term built by hand: its score() compiled as it is.
             score = term.score
             key: tuple[Any, ...] = (layout, "score", id(score))
-            arrays: dict[str, Any] = {}
+            arrays: tuple[Any, ...] = ()
 
-            def plain(arrays: Mapping[str, Any]) -> Any:
+            def plain(*arrays: Any) -> Any:
                 return jnp.atleast_1d(jnp.asarray(score()))
 
-            body: Callable[[Mapping[str, Any]], Any] = plain
+            body: Callable[..., Any] = plain
             keep: Any = score
         else:
             key, arrays, body, keep = self._call_body(layout, call)
 
-        def vector(x: Any, arrays: dict[str, Any]) -> Any:
+        def vector(x: Any, *arrays: Any) -> Any:
             with problem.bound(x):
-                return body(arrays)
+                return body(*arrays)
 
         prepared = problem.prepared[index] = _Prepared(key, arrays, vector, keep)
         return prepared
@@ -142,24 +192,25 @@ class JaxBackend:
     @staticmethod
     def _call_body(
         layout: tuple[Any, ...], call: Call
-    ) -> tuple[tuple[Any, ...], dict[str, Any], Callable[[Mapping[str, Any]], Any], Any]:
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], Callable[..., Any], Any]:
         function, stacked = call.function, call.stacked
-        traced = {n: v for n, v in call.kwargs.items() if n in stacked or _traced_argument(v)}
-        fixed = {n: v for n, v in call.kwargs.items() if n not in traced}
-        arrays = {n: jnp.asarray(v) for n, v in traced.items()}
+        names = tuple(n for n, v in call.kwargs.items() if n in stacked or _traced_argument(v))
+        fixed = {n: v for n, v in call.kwargs.items() if n not in names}
+        arrays = tuple(_on_device(call.kwargs[n]) for n in names)
         key = (
             layout,
             id(function),
             stacked,
             tuple(sorted((n, _fixed_key(v)) for n, v in fixed.items())),
-            tuple(sorted((n, a.shape, str(a.dtype)) for n, a in arrays.items())),
+            tuple((n, _signature(a)) for n, a in zip(names, arrays)),
         )
 
-        def body(arrays: Mapping[str, Any]) -> Any:
+        def body(*values: Any) -> Any:
+            traced = dict(zip(names, values))
             if not stacked:
-                return jnp.atleast_1d(jnp.asarray(function(**fixed, **arrays)))
-            shared = {n: a for n, a in arrays.items() if n not in stacked}
-            mapped = {n: arrays[n] for n in stacked}
+                return jnp.atleast_1d(jnp.asarray(function(**fixed, **traced)))
+            shared = {n: a for n, a in traced.items() if n not in stacked}
+            mapped = {n: traced[n] for n in stacked}
             return jax.vmap(lambda one: _case_score(function(**fixed, **shared, **one)))(mapped)
 
         return key, arrays, body, (function, fixed)
@@ -168,32 +219,16 @@ class JaxBackend:
         prepared = self._prepare(problem, index)
         compiled = prepared.functions.get(kind)
         if compiled is not None:
-            return compiled, prepared
+            return compiled
         cached = self._cache.get((kind, *prepared.key))
         if cached is None:
-            vector = prepared.vector
-
-            def pair(xx: Any, arrays: dict[str, Any]) -> tuple[Any, Any]:
-                v = vector(xx, arrays)
-                return v, v
-
-            def summed(xx: Any, arrays: dict[str, Any]) -> tuple[Any, Any]:
-                v = vector(xx, arrays)
-                return jnp.sum(v), v
-
-            work = {
-                "scores": vector,
-                "gradient": jax.value_and_grad(summed, has_aux=True),
-                "reverse": jax.jacrev(pair, has_aux=True),
-                "forward": jax.jacfwd(pair, has_aux=True),
-            }[kind]
             # jax.jit's own dispatch (an ahead-of-time compiled function is called through a
             # slower path, ~100 µs a call); its first call traces and compiles, and is what
             # the compile time counts.
-            executable = jax.jit(work)
+            executable = jax.jit(_compiled_work(kind, prepared.vector))
             started = time.perf_counter()
             try:
-                jax.block_until_ready(executable(x, prepared.arrays))
+                jax.block_until_ready(executable(x, *prepared.arrays))
             except FitError:
                 raise
             except Exception as exc:
@@ -202,43 +237,58 @@ class JaxBackend:
             self.compiled += 1
             key = (kind, *prepared.key)
             cached = self._cache[key] = (executable, prepared.keep)
-        prepared.functions[kind] = cached[0]
-        return cached[0], prepared
+        executable = cached[0]
+        arrays = prepared.arrays
+        term = problem.terms[index]
 
-    def _run(self, problem: Problem, index: int, kind: str, x: np.ndarray) -> Any:
-        function, prepared = self._function(problem, index, kind, x)
-        try:
-            return function(x, prepared.arrays)
-        except FitError:
-            raise
-        except Exception as exc:
-            raise TracingError(jax_message(problem.terms[index], exc)) from exc
+        def run(x: np.ndarray) -> np.ndarray:
+            # One call and one transfer; the flat array's pieces are views of it.
+            try:
+                return np.asarray(executable(x, *arrays), dtype=float)
+            except FitError:
+                raise
+            except Exception as exc:
+                raise TracingError(jax_message(term, exc)) from exc
+
+        prepared.functions[kind] = run
+        return run
 
     # the backend interface
 
     @staticmethod
-    def _vector(term: Term, value: Any) -> np.ndarray:
-        """A compiled term's per-case scores as a float array (non-finite let through, as for
-        plain evaluation; the full check only for a shape that is wrong)."""
-        out = np.asarray(value, dtype=float)
-        return out if out.ndim == 1 and out.size else score_vector(term, out)
+    def _vector(term: Term, value: np.ndarray) -> np.ndarray:
+        """A compiled term's per-case scores (non-finite let through, as for plain evaluation;
+        the full check only for a shape that is wrong)."""
+        return value if value.ndim == 1 and value.size else score_vector(term, value)
+
+    def _runs(self, problem: Problem, kind: str, x: np.ndarray) -> list[Callable[..., Any]]:
+        """The term's compiled functions of one kind, in term order (compiled at the first
+        call, then kept on the problem)."""
+        runs = problem.prepared.get(kind)
+        if runs is None:
+            runs = problem.prepared[kind] = [
+                self._function(problem, i, kind, x) for i in range(len(problem.terms))
+            ]
+        return runs
 
     def scores(self, problem: Problem, x: np.ndarray) -> list[np.ndarray]:
         x = np.asarray(x, dtype=float)
         return [
-            self._vector(term, self._run(problem, i, "scores", x))
-            for i, term in enumerate(problem.terms)
+            self._vector(term, run(x))
+            for term, run in zip(problem.terms, self._runs(problem, "scores", x))
         ]
 
     def gradients(
         self, problem: Problem, x: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         x = np.asarray(x, dtype=float)
+        size = problem.size
         values, grads = [], []
-        for i, term in enumerate(problem.terms):
-            (_, value), grad = self._run(problem, i, "gradient", x)
-            values.append(self._vector(term, value))
-            grads.append(np.asarray(grad, dtype=float).reshape(problem.size))
+        for term, run in zip(problem.terms, self._runs(problem, "gradient", x)):
+            out = run(x)
+            n = out.size - size
+            values.append(self._vector(term, out[:n]))
+            grads.append(out[n:])
         return values, grads
 
     def jacobians(
@@ -247,10 +297,11 @@ class JaxBackend:
         """Reverse mode where a term has no more cases than there are parameters, else forward
         mode (as the autograd backend)."""
         x = np.asarray(x, dtype=float)
+        size = problem.size
         values, jacs = [], []
         for i, (term, n) in enumerate(zip(problem.terms, problem.cases)):
-            jac, value = self._run(problem, i, "reverse" if n <= problem.size else "forward", x)
-            value = self._vector(term, value)
-            values.append(value)
-            jacs.append(np.asarray(jac, dtype=float).reshape(value.shape[0], problem.size))
+            out = self._function(problem, i, "reverse" if n <= size else "forward", x)(x)
+            cases = out.size // (1 + size)
+            values.append(self._vector(term, out[:cases]))
+            jacs.append(out[cases:].reshape(cases, size))
         return values, jacs

@@ -22,7 +22,7 @@ from .._numeric import exact_sum
 from ..errors import FitError, NegativeScore, NothingToFit, SoftWarning
 from ..parameters import Parameters
 from . import _optimisers as opt
-from ._diagnostics import gradient_check, uncertainty_at
+from ._diagnostics import gradient_check, gradient_warning, uncertainty_at
 from ._layout import Slot, choose_slots, independent_blocks
 from ._model import (
     DEFAULT_LR,
@@ -412,13 +412,7 @@ def _fit_block(
     if settings.check_gradient and not gradient_free:
         suspects = gradient_check(problem, x0, seed)
         if suspects:
-            shown = "; ".join(suspects[:3]) + (" ..." if len(suspects) > 3 else "")
-            message = (
-                f"autograd's gradient disagrees with a finite difference for "
-                f"{len(suspects)} soft test(s): {shown}. Some code probably loses the gradient "
-                "(an isinstance(x, np.ndarray) branch, or a value converted to a plain float); "
-                "the fit may stall."
-            )
+            message = gradient_warning(suspects)
             fit_warnings.append(message)
             warnings.warn(SoftWarning(message), stacklevel=3)
 

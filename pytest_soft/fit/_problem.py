@@ -157,11 +157,14 @@ class Problem:
         #: Where the terms use more than one backend: each backend's terms (by index) as a
         #: problem of their own, evaluated there and reassembled in term order.
         self._parts: list[tuple[list[int], Problem]] | None = None
-        #: A backend's preparation of each term (the JAX backend's compiled functions), by index.
-        self.prepared: dict[int, Any] = {}
+        #: A backend's preparation of the terms (the JAX backend's compiled functions: each
+        #: term's by its index, and the terms' in order by kind of function).
+        self.prepared: dict[int | str, Any] = {}
         if backend is None:
             fits = current_backends()
             kinds = [fits.kind(t) for t in self.terms]
+            #: The backend that differentiates each term, by name (for messages).
+            self.backend_names = kinds
             order = list(dict.fromkeys(kinds))
             backend = fits.get(order[0]) if len(order) == 1 else default_backend()
             if len(order) > 1:
@@ -172,6 +175,8 @@ class Problem:
                     )
                     for kind in order
                 ]
+        else:
+            self.backend_names = [backend.name] * len(self.terms)
         self.backend = backend
         self.size = slots[-1].stop if slots else 0
         self.lower = np.full(self.size, -np.inf)
