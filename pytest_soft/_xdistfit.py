@@ -101,7 +101,7 @@ class ControllerFit(FitSession):
             self._abandon(stop)
             return  # xdist's loop reports the collection errors
         _same_collections(shards, recorded)
-        _same(shards, [r["outcomes"] for r in recorded], "recorded the soft tests")
+        _same_outcomes(shards, [r["outcomes"] for r in recorded])
         scored, failed, skipped = recorded[0]["outcomes"]
         if not (scored or failed or skipped):
             self._abandon("nothing to fit")
@@ -116,7 +116,7 @@ class ControllerFit(FitSession):
         for shard in shards:
             shard.send("build", held)
         built = replies(shards)
-        _same(shards, [_signature(b) for b in built], "built the fit's terms")
+        _same_terms(shards, built)
         costs = [sum(b["seconds"][k] for b in built) for k in range(len(built[0]["terms"]))]
         mine = owners(costs, len(shards))
         held_by = owners([d["cases"] for d in built[0]["holdout"]], len(shards))
@@ -180,35 +180,64 @@ class ControllerFit(FitSession):
                     shard.closed = True
 
 
-def _signature(built: Mapping[str, Any]) -> list[Any]:
-    """What two workers must agree on: every term's name and cases, batched or not."""
+def _same_outcomes(shards: list[Shard], outcomes: list[list[list[str]]]) -> None:
+    """Every worker must have recorded the same soft tests, with the same outcome."""
+    kinds = ("scored", "failed", "skipped")
 
-    def one(d: Mapping[str, Any]) -> Any:
-        return (d["name"], d["case_names"], d["exact"] is not None)
+    def status(seen: list[list[str]]) -> dict[str, str]:
+        return {name: kind for kind, names in zip(kinds, seen) for name in names}
 
-    return [[one(d) for d in built["terms"]], [one(d) for d in built["holdout"]]]
-
-
-def _same(shards: list[Shard], seen: list[Any], what: str) -> None:
-    """Every worker must have come to the same (a soft test that scores differently from one
-    process to the next, or fails on one worker only, makes them differ)."""
-    for shard, mine in zip(shards[1:], seen[1:]):
-        if mine != seen[0]:
-            raise WorkerError(
-                f"pytest-xdist workers {shards[0].worker} and {shard.worker} {what} "
-                f"differently ({_first_difference(seen[0], mine)}): some soft test behaves "
-                "differently from one worker to another (randomness, state, the environment). "
-                "Fit without -n to see which."
-            )
+    first = status(outcomes[0])
+    for shard, seen in zip(shards[1:], outcomes[1:]):
+        mine = status(seen)
+        for name in [*first, *(n for n in mine if n not in first)]:
+            if first.get(name) != mine.get(name):
+                _differ(
+                    shards[0],
+                    shard,
+                    "recorded the soft tests",
+                    f"{name} {first.get(name, 'absent')} on {shards[0].worker}, "
+                    f"{mine.get(name, 'absent')} on {shard.worker}",
+                )
 
 
-def _first_difference(a: Any, b: Any) -> str:
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        for x, y in zip(a, b):
-            if x != y:
-                return _first_difference(x, y)
-        return f"{len(a)} entries against {len(b)}"
-    return f"{a!r} against {b!r}"
+def _same_terms(shards: list[Shard], built: list[Mapping[str, Any]]) -> None:
+    """Every worker must have built the same terms (each batch with the same cases)."""
+
+    def shown(d: Mapping[str, Any] | None) -> str:
+        if d is None:
+            return "nothing"
+        if d["exact"] is not None:
+            return f"{d['name']} as one batch of {d['cases']} cases"
+        return f"{d['name']} on its own"
+
+    for shard, mine in zip(shards[1:], built[1:]):
+        for part in ("terms", "holdout"):
+            a, b = built[0][part], mine[part]
+            for k in range(max(len(a), len(b))):
+                x, y = (a[k] if k < len(a) else None), (b[k] if k < len(b) else None)
+                if (
+                    x is None
+                    or y is None
+                    or shown(x) != shown(y)
+                    or x["case_names"] != y["case_names"]
+                ):
+                    _differ(
+                        shards[0],
+                        shard,
+                        "built the fit's terms",
+                        f"{shards[0].worker} has {shown(x)}, {shard.worker} {shown(y)}",
+                    )
+
+
+def _differ(first: Shard, other: Shard, what: str, detail: str) -> None:
+    """Workers that did not come to the same: a soft test that scores differently from one
+    process to the next, or fails or is skipped on one worker only, makes them differ."""
+    raise WorkerError(
+        f"pytest-xdist workers {first.worker} and {other.worker} {what} differently "
+        f"({detail}): some soft test behaves differently from one worker to another "
+        "(randomness, state, the environment). Fit without -n, or make it behave the same."
+    )
 
 
 def _same_collections(shards: list[Shard], recorded: list[dict[str, Any]]) -> None:

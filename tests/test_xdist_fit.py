@@ -56,8 +56,14 @@ def run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
+        env={**outside_xdist(), "PYTHONDONTWRITEBYTECODE": "1", **env},
     )
+
+
+def outside_xdist() -> dict[str, str]:
+    """This environment without what an xdist worker running these tests sets (the runs
+    below are their own sessions, with workers of their own or none)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
 
 
 def close(a: object, b: object, rel: float = 1e-10) -> bool:
@@ -276,6 +282,8 @@ def fault():
         os.kill(os.getpid(), signal.SIGKILL)
     if what == "raise":
         raise ValueError("the solver diverged")
+    if what == "skip":
+        pytest.skip("not on this worker")
     if what == "sigint-controller":
         os.kill(os.getppid(), signal.SIGINT)
         time.sleep(5)
@@ -341,6 +349,18 @@ def test_a_test_that_errors_mid_fit_in_one_process_is_named_too(faulty):
     )
     assert "test_faulty.py:" in result.stdout  # the line that raised
     assert "INTERNALERROR" not in result.stdout + result.stderr
+    assert params(faulty) == before
+
+
+def test_a_test_that_behaves_differently_on_one_worker_stops_the_fit(faulty):
+    before = params(faulty)
+    result = run(faulty, "--fit", "-n", "2", FAULT="skip", FAULT_WORKER="gw1", FAULT_AT="1")
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert (
+        "pytest-xdist workers gw0 and gw1 recorded the soft tests differently "
+        "(test_faulty.py::test_line[0.0] scored on gw0, skipped on gw1)"
+    ) in result.stdout
+    assert "some soft test behaves differently from one worker to another" in result.stdout
     assert params(faulty) == before
 
 
