@@ -29,10 +29,15 @@ if TYPE_CHECKING:
 
 
 def register(config: pytest.Config) -> None:
-    """Register the fit's plugins (called from pytest_configure when --fit is given)."""
+    """Register the fit's plugins (called from pytest_configure when --fit is given): the fit
+    in this process, or its part in a fit spread over pytest-xdist workers."""
+    from . import _xdistfit
+
+    if _xdistfit.active(config):
+        _xdistfit.register(config)
+        return
     config.pluginmanager.register(FitSession(config), "soft-fit")
-    if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(FitLock(config), "soft-fit-lock")
+    config.pluginmanager.register(FitLock(config), "soft-fit-lock")
 
 
 class FitLock:
@@ -94,24 +99,14 @@ class FitSession:
         if session.testsfailed and not config.option.continue_on_collection_errors:
             return None  # pytest's own loop reports the collection errors
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        items = [
-            i
-            for i in session.items
-            if isinstance(i, pytest.Function) and isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)
-        ]
-        if not items:
-            raise pytest.UsageError(
-                "--fit: no soft tests selected, so there is nothing to fit. Mark tests with "
-                "@soft_test, or check the paths, -k and -m you gave."
-            )
         self.state.fit_written = []
-        cases: list[Any] = []
         try:
-            cases, failed, skipped = self._record(items)
-            self._fit(cases, failed, skipped, reporter)
+            self._run(session, reporter)
         except NothingToFit as exc:
+            self._abandon(str(exc))
             raise pytest.UsageError(f"--fit: {exc}") from None
         except SoftError as exc:
+            self._abandon(str(exc))
             self._write(reporter, "", None)
             for line in str(exc).splitlines():
                 self._write(reporter, line, {"red": True, "bold": True})
@@ -120,6 +115,7 @@ class FitSession:
                 returncode=pytest.ExitCode.TESTS_FAILED,
             )
         except KeyboardInterrupt:
+            self._abandon("interrupted")
             self._write(reporter, "")
             self._write(
                 reporter,
@@ -127,9 +123,35 @@ class FitSession:
                 {"yellow": True, "bold": True},
             )
             raise
+        return None
+
+    def _run(self, session: pytest.Session, reporter: Any) -> None:
+        """Record this process's soft tests, fit them, save."""
+        items = soft_items(session)
+        if not items:
+            raise pytest.UsageError(
+                "--fit: no soft tests selected, so there is nothing to fit. Mark tests with "
+                "@soft_test, or check the paths, -k and -m you gave."
+            )
+        cases: list[Any] = []
+        try:
+            cases, failed, skipped = self._record(items)
+            self._show_left_out(reporter, failed, skipped)
+            held_cases: list[Any] = []
+            if self.config.option.soft_fit_holdout:
+                from .fit import split_holdout
+
+                option = self.config.option
+                cases, held_cases = split_holdout(
+                    cases, option.soft_fit_holdout, option.soft_fit_seed
+                )
+            terms, holdout, notes = self._build(cases, held_cases)
+            self._fit_and_save(terms, holdout, notes, reporter)
         finally:
             _undo_patches(cases)
-        return None
+
+    def _abandon(self, why: str) -> None:
+        """The fit stopped before its end (an error, Ctrl-C): let go of whatever it holds."""
 
     def _written_so_far(self) -> str:
         written = self.state.fit_written
@@ -153,29 +175,32 @@ class FitSession:
         failed: list[str] = []
         cases = []
         limit = _per_test_timeout(self.config)
+        direct = [_direct_arguments(item) for item in items]
+        # The protocol's next item is the next one run through it (a test called directly sits
+        # outside it): its fixtures' teardown at a module's end depends on that.
+        following: dict[int, pytest.Function | None] = {}
+        upcoming: pytest.Function | None = None
+        for index in reversed(range(len(items))):
+            if direct[index] is None:
+                following[index], upcoming = upcoming, items[index]
         try:
             for index, item in enumerate(items):
                 spec = item.stash[SPEC_KEY]
                 assert isinstance(spec, SoftSpec)
-                arguments = _direct_arguments(item)
+                arguments = direct[index]
                 body: functools.partial[Any] | None
                 if arguments is not None:
                     body = functools.partial(item.obj, **arguments)
                     outcome, score, cases_returned = _call_directly(item, body, limit)
                 else:
-                    body, outcome, score, cases_returned = self._record_by_protocol(items, index)
+                    body, outcome, score, cases_returned = self._record_by_protocol(
+                        item, following[index]
+                    )
                 if outcome != "scored":
                     (skipped if outcome == "skipped" else failed).append(item.nodeid)
                     continue
                 assert body is not None and score is not None
-                batch_key = None
-                if (
-                    spec.batch
-                    and not cases_returned
-                    and getattr(item, "callspec", None) is not None
-                    and item.parent is not None
-                ):
-                    batch_key = (item.parent.nodeid, item.originalname)
+                batch_key = None if cases_returned else batch_key_of(item)
                 cases.append(
                     Case(
                         name=item.nodeid,
@@ -185,6 +210,7 @@ class FitSession:
                         threshold=spec.threshold,
                         score=score,
                         batch_key=batch_key,
+                        index=index,
                     )
                 )
         finally:
@@ -192,12 +218,10 @@ class FitSession:
         return cases, failed, skipped
 
     def _record_by_protocol(
-        self, items: list[pytest.Function], index: int
+        self, item: pytest.Function, nextitem: pytest.Function | None
     ) -> tuple[functools.partial[Any] | None, str, float | None, bool]:
         """Run one soft test through pytest's protocol (fixtures set up and torn down, skips,
         marks, timeouts) without reporting it; return its body, outcome and score."""
-        item = items[index]
-        nextitem = items[index + 1] if index + 1 < len(items) else None
         saved_properties = list(item.user_properties)
         try:
             reports = runtestprotocol(item, log=False, nextitem=nextitem)
@@ -209,6 +233,10 @@ class FitSession:
         if body is None or record is None or record.score is None:
             return None, "skipped" if any(r.skipped for r in reports) else "failed", None, False
         return body, "scored", record.score, record.cases is not None
+
+    def _backend(self) -> str:
+        """What differentiates the terms fitted here (--fit-backend)."""
+        return str(self.config.option.soft_fit_backend)
 
     def _run_fit(self, terms: list[Any], holdout: list[Any], progress: Any) -> FitResult:
         from .fit import fit
@@ -227,15 +255,11 @@ class FitSession:
             batch_size=option.soft_fit_batch_size,
             holdout=holdout,
             progress=progress,
-            backend=option.soft_fit_backend,
+            backend=self._backend(),
         )
 
-    def _fit(self, cases: list[Any], failed: list[str], skipped: list[str], reporter: Any) -> None:
-        from .batch import build_terms
-        from .fit import split_holdout
-        from .report import render_fit
-
-        option = self.config.option
+    def _show_left_out(self, reporter: Any, failed: list[str], skipped: list[str]) -> None:
+        """Open the fit section, naming the soft tests that gave no score."""
         self._write(reporter, "")
         if reporter is not None:
             reporter.write_sep("=", "soft fit")
@@ -246,9 +270,14 @@ class FitSession:
             if names:
                 shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
                 self._write(reporter, f"{len(names)} soft test(s) {why}: {shown}", {"yellow": True})
-        held_cases: list[Any] = []
-        if option.soft_fit_holdout:
-            cases, held_cases = split_holdout(cases, option.soft_fit_holdout, option.soft_fit_seed)
+
+    def _build(
+        self, cases: list[Any], held_cases: list[Any]
+    ) -> tuple[list[Any], list[Any], list[str]]:
+        """The fit's terms and hold-out terms from recorded soft tests, and notes on the batches
+        that fell back to case-by-case evaluation and the tests left out."""
+        from .batch import build_terms
+
         limit = _per_test_timeout(self.config)
         if limit:
             wrapped: dict[Any, Callable[..., Any]] = {}
@@ -260,6 +289,16 @@ class FitSession:
         backend = self.config.option.soft_fit_backend
         terms, notes = build_terms(cases, backend)
         holdout, _ = build_terms(held_cases, backend)
+        return terms, holdout, notes
+
+    def _fit_and_save(
+        self, terms: list[Any], holdout: list[Any], notes: list[str], reporter: Any
+    ) -> FitResult:
+        """Fit, put the result in, write the parameter files (unless a dry run) and show the
+        fit section."""
+        from .report import render_fit
+
+        option = self.config.option
         for note in notes:
             self._write(reporter, note, {"yellow": True})
         progress = _ProgressLine(reporter)
@@ -276,11 +315,16 @@ class FitSession:
             if not option.soft_fit_dry_run:
                 for group in groups:
                     written.append(group.save())
+        self._fitted(result)
         self.state.fit = result
         for line in render_fit(
             result, written=written, dry_run=option.soft_fit_dry_run, root=self.config.rootpath
         ):
             self._write(reporter, line)
+        return result
+
+    def _fitted(self, result: FitResult) -> None:
+        """After the result is in and written, before the fit section shows it."""
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -300,6 +344,25 @@ class FitSession:
                 red=True,
                 bold=True,
             )
+
+
+def soft_items(session: pytest.Session) -> list[pytest.Function]:
+    """The session's soft tests (a bad @soft_test mark is not one: it fails in the run)."""
+    return [
+        i
+        for i in session.items
+        if isinstance(i, pytest.Function) and isinstance(i.stash.get(SPEC_KEY, None), SoftSpec)
+    ]
+
+
+def batch_key_of(item: pytest.Function) -> tuple[str, str] | None:
+    """The key under which a soft test's cases may be batched (a parametrized test's cases, in
+    one module or class), or None."""
+    spec = item.stash[SPEC_KEY]
+    assert isinstance(spec, SoftSpec)
+    if spec.batch and getattr(item, "callspec", None) is not None and item.parent is not None:
+        return (item.parent.nodeid, item.originalname)
+    return None
 
 
 def _direct_arguments(item: pytest.Item) -> dict[str, Any] | None:

@@ -38,6 +38,9 @@ class Case:
     score: float
     #: Cases with the same key may be batched together; None never batches.
     batch_key: Hashable | None = None
+    #: The soft test's place in the run's collection: terms are built in this order, so that a
+    #: fit spread over workers sums and stacks them as one process does.
+    index: int = 0
 
     def call(self) -> Any:
         return self.function(**self.kwargs)
@@ -92,6 +95,10 @@ def build_terms(cases: Sequence[Case], backend: str = "auto") -> tuple[list[Term
             )
         singles.extend(group)
     terms.extend(Term(case.name, case.call, case.weight, case.threshold) for case in singles)
+    # In the order of the collection (a batch where its first case is): the same order for a
+    # whole suite and for the union of its shards, whatever was batched.
+    place = {case.name: case.index for case in cases}
+    terms.sort(key=lambda t: min(place[n] for n in (t.case_names or [t.name])))
     return terms, notes
 
 

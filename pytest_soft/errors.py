@@ -19,6 +19,7 @@ __all__ = [
     "ToleranceError",
     "TracingError",
     "TrackingFileError",
+    "WorkerError",
 ]
 
 
@@ -48,6 +49,11 @@ class NothingToFit(FitError):
 
 class TracingError(FitError):
     """The implementation cannot be differentiated by autograd as written."""
+
+
+class WorkerError(FitError):
+    """A pytest-xdist worker that cannot take its part in a fit: it crashed or was killed,
+    collected other tests than the rest, or read other parameter values."""
 
 
 class NegativeScore(FitError):

@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,16 @@ _RESERVED = frozenset({"save", "reload", "reset", "to_dict", "module", "path", "
 # Key under which a module's globals remember the code object that declared its group, to tell
 # a second group in one module (an error) from a re-import or reload of the module (fine).
 _DECLARED_BY = "__pytest_soft_declared_by__"
+
+
+#: The group each module of this process declared (the latest, after a reload), by module name:
+#: how a pytest-xdist worker finds the group a fit run elsewhere has tuned.
+_DECLARED: weakref.WeakValueDictionary[str, Parameters] = weakref.WeakValueDictionary()
+
+
+def declared_group(module: str) -> Parameters | None:
+    """The Parameters group module ``module`` declared in this process, if it did."""
+    return _DECLARED.get(module)
 
 
 class Param:
@@ -217,6 +228,26 @@ class Parameters:
         d["_specs"] = specs
         d["_values"] = {name: spec.initial for name, spec in specs.items()}
         self.reload()
+        _DECLARED[module] = self
+
+    @classmethod
+    def _described(
+        cls,
+        module: str,
+        path: Path | None,
+        specs: Mapping[str, ParamSpec],
+        values: Mapping[str, Value],
+    ) -> Parameters:
+        """A group rebuilt from its description, where its module is not imported: the
+        stand-in a fit spread over pytest-xdist workers tunes and saves in the controller.
+        Its file is the one the module's own group reads (``path``); nothing is read here."""
+        group = object.__new__(cls)
+        d = group.__dict__
+        d["_module"] = module
+        d["_path"] = path
+        d["_specs"] = dict(specs)
+        d["_values"] = dict(values)
+        return group
 
     # -- reading and writing values -------------------------------------------------------
 

@@ -256,12 +256,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[STATE_KEY] = SoftState()
     _ini_int(config, "soft_summary_worst")  # a bad value is reported now, not after the run
-    if config.option.soft_fit and _xdist_workers(config):
-        raise pytest.UsageError(
-            "--fit runs in one process: the fit needs every soft test in the process that "
-            "tunes the parameters. Drop -n (pytest-xdist) for the fit; a later plain run can "
-            "use -n again."
-        )
     if config.option.soft_fit_batch_size and config.option.soft_fit_method not in ("adam", "sgd"):
         raise pytest.UsageError(
             "--fit-batch-size takes minibatches for --fit-method adam or sgd; the "
@@ -274,12 +268,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
         _fitplugin.register(config)
     _register_outputs(config)
-
-
-def _xdist_workers(config: pytest.Config) -> bool:
-    numprocesses = getattr(config.option, "numprocesses", None)
-    dist = getattr(config.option, "dist", "no")
-    return bool(numprocesses) or dist not in (None, "no")
 
 
 # -- collection and running ---------------------------------------------------------------------

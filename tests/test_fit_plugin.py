@@ -727,14 +727,6 @@ def test_ctrl_c_during_the_fit_leaves_parameter_files_unchanged(pytester):
 
 
 @pytest.mark.compat
-def test_fit_with_xdist_is_refused(pytester, protected):
-    result = pytester.runpytest("--fit", "-n", "2")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--fit runs in one process*Drop -n (pytest-xdist)*"])
-    assert protected()
-
-
-@pytest.mark.compat
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,7 +11,8 @@ The modules, in the order data flows through them: ``_layout`` (what to fit), ``
 is), ``_verify`` (fast paths proved against exact evaluation), ``_starts`` (where restarts
 begin), ``_optimisers`` (adapters to scipy and the first-order loop, each ending in a typed
 ``Stop``), ``_diagnostics`` (tracing hints, the gradient check) and ``_planner`` (the whole
-fit, block by block, verified before it is returned).
+fit, block by block, verified before it is returned). ``_remote`` evaluates terms that live in
+other processes (pytest-xdist workers) behind the same ``Backend`` interface.
 """
 
 from ..errors import NothingToFit, TracingError
@@ -25,6 +26,7 @@ from ._model import (
     ParamChange,
     Progress,
     Term,
+    WorkerStats,
     improved_enough,
     split_holdout,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "Term",
     "TracingError",
     "Uncertainty",
+    "WorkerStats",
     "cases_disagree",
     "fit",
     "improved_enough",

@@ -15,7 +15,7 @@ from autograd import make_jvp, make_vjp
 from ..errors import FitError, TracingError
 from ._diagnostics import tracing_message
 from ._model import Term
-from ._problem import Problem, check, plain_scores, traced_vector
+from ._problem import Problem, check, evaluation_message, plain_scores, traced_vector
 
 __all__ = ["AUTOGRAD", "AutogradBackend"]
 
@@ -63,7 +63,7 @@ class AutogradBackend:
         return traced
 
     @staticmethod
-    def _differentiate(term: Term, work: Callable[[], Any]) -> Any:
+    def _differentiate(problem: Problem, x: np.ndarray, term: Term, work: Callable[[], Any]) -> Any:
         try:
             with warnings.catch_warnings():
                 # autograd warns when a score does not depend on the parameters; the fit
@@ -73,7 +73,7 @@ class AutogradBackend:
         except FitError:
             raise
         except Exception as exc:
-            raise TracingError(tracing_message(term, exc)) from exc
+            raise failure(problem, x, term, exc) from exc
 
     def jacobians(
         self, problem: Problem, x: np.ndarray
@@ -101,14 +101,14 @@ class AutogradBackend:
                 )
 
             if n <= size:
-                value, jac = self._differentiate(term, reverse)
+                value, jac = self._differentiate(problem, x, term, reverse)
             else:
                 try:
-                    value, jac = self._differentiate(term, forward)
+                    value, jac = self._differentiate(problem, x, term, forward)
                 except TracingError as exc:
                     if not isinstance(exc.__cause__, NotImplementedError):
                         raise
-                    value, jac = self._differentiate(term, reverse)  # no forward rule
+                    value, jac = self._differentiate(problem, x, term, reverse)  # no forward rule
             values.append(value)
             jacs.append(np.asarray(jac, dtype=float).reshape(value.shape[0], size))
         return values, jacs
@@ -138,10 +138,21 @@ class AutogradBackend:
                 except FitError:
                     raise
                 except Exception as exc:
-                    raise TracingError(tracing_message(term, exc)) from exc
+                    raise failure(problem, x, term, exc) from exc
                 values.append(np.atleast_1d(value))
                 grads.append(np.asarray(grad, dtype=float).reshape(size))
         return values, grads
+
+
+def failure(problem: Problem, x: np.ndarray, term: Term, exc: Exception) -> FitError:
+    """What went wrong while autograd differentiated a term at x: its body raises there even
+    when called as it is (say so, naming the line), or autograd cannot trace it."""
+    try:
+        with problem.bound(x):
+            term.score()
+    except Exception as own:
+        return FitError(evaluation_message(term, own))
+    return TracingError(tracing_message(term, exc))
 
 
 AUTOGRAD = AutogradBackend()

@@ -76,6 +76,9 @@ class Term:
     #: For a term built from a test call (the JAX backend compiles it): the function and its
     #: arguments, so every case with the same argument shapes shares one compiled function.
     call: Call | None = None
+    #: For a term evaluated in another process (a pytest-xdist worker's soft test): its
+    #: stand-in's connection there (pytest_soft.fit._remote). Its backend is then "remote".
+    remote: Any = None
 
     def per_case(self, values: np.ndarray) -> dict[str, float]:
         """The scores by soft test name: one entry, or one per case of a batch."""
@@ -109,6 +112,28 @@ class ParamChange:
     full_name: str
     before: Any
     after: Any
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """The evaluations of a fit spread over pytest-xdist workers."""
+
+    #: Per worker: its name (gw0, ...) and how many soft test cases it evaluated.
+    shards: tuple[tuple[str, int], ...]
+    #: Requests answered, and rounds of them (requests sent together: one evaluation of the
+    #: suite is one round); the seconds from each round's first request to its last reply,
+    #: and the seconds of the slowest worker's own work in each round.
+    requests: int
+    rounds: int
+    wait_seconds: float
+    busy_seconds: float
+
+    @property
+    def messaging_ms(self) -> float:
+        """Milliseconds a round took beyond its slowest worker's own work: the messaging."""
+        if not self.rounds:
+            return 0.0
+        return max(self.wait_seconds - self.busy_seconds, 0.0) * 1e3 / self.rounds
 
 
 @dataclass
@@ -167,6 +192,8 @@ class FitResult:
     compiled: int = 0
     compile_seconds: float = 0.0
     float64: bool = False
+    #: A fit spread over pytest-xdist workers: who evaluated what, and the messaging's cost.
+    workers: WorkerStats | None = None
     _assignments: dict[Parameters, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property

@@ -16,7 +16,7 @@ from autograd.tracer import getval
 
 from .._binding import substituted
 from .._numeric import exact_sum
-from ..errors import FitError, ScoreError
+from ..errors import FitError, ScoreError, SoftError
 from ..parameters import Parameters, record_reads
 from ..scores import check_score
 from ._layout import Slot
@@ -81,6 +81,8 @@ class FitBackends:
         self.used: set[str] = set()
 
     def kind(self, term: Term) -> str:
+        if term.remote is not None:
+            return "remote"  # evaluated where it lives, by that process's own backends
         if self.choice == "jax":
             return "jax"
         if term.backend == "jax" and self.choice == "autograd":
@@ -95,6 +97,10 @@ class FitBackends:
         self.used.add(kind)
         if kind == "autograd":
             return default_backend()
+        if kind == "remote":
+            from ._remote import REMOTE
+
+            return REMOTE
         if self.jax is None:
             self.jax = load_jax().JaxBackend()
         return self.jax
@@ -265,7 +271,9 @@ class Problem:
 
     def loss(self, x: np.ndarray, terms: Sequence[Term] | None = None) -> float:
         chosen = self.terms if terms is None else terms
-        per_term = self.scores(x, chosen)
+        # The whole problem through its backend (each backend's own evaluation, one request
+        # per worker for terms evaluated elsewhere); some terms called as they are.
+        per_term = self.scores(x) if terms is None else self.scores(x, chosen)
         return weighted_loss((t.weight for t in chosen), per_term)
 
     # differentiation, through the backend
@@ -292,8 +300,28 @@ def plain_scores(
     out = []
     with problem.bound(x):
         for term in problem.terms if terms is None else terms:
-            out.append(score_vector(term, term.score()))
+            try:
+                value = term.score()
+            except SoftError:
+                raise
+            except Exception as exc:
+                raise FitError(evaluation_message(term, exc)) from exc
+            out.append(score_vector(term, value))
     return out
+
+
+def evaluation_message(term: Term, exc: BaseException) -> str:
+    """A soft test's body raised while the fit evaluated it (away from the start, where it
+    did not): name the test and the line."""
+    from ._diagnostics import user_frame
+
+    where = user_frame(exc)
+    return (
+        f"soft test {term.name} raised {type(exc).__name__}: {exc} while the fit evaluated it"
+        + (f" (at {where})" if where else "")
+        + ". Fix it (or deselect it), then fit again; bounds on the parameters keep a fit away "
+        "from values the code cannot take."
+    )
 
 
 class Backend(Protocol):
@@ -384,6 +412,10 @@ def initial_reads(
     """Each term's scores at the start, and the parameters each one reads."""
     values: list[np.ndarray] = []
     reads: list[set[tuple[Parameters, str]]] = []
+    if any(term.remote is not None for term in terms):
+        from ._remote import fetch_start
+
+        fetch_start([term for term in terms if term.remote is not None])
     for term in terms:
         with record_reads() as seen:
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -187,6 +188,22 @@ def _gradient_disagreement(
     return ""
 
 
+def batch_proof(
+    term: Term, problem: Problem, points: Sequence[np.ndarray], seed: int
+) -> tuple[str, str]:
+    """How a batch stands in for its cases' own calls (the end of its line in the fit
+    section), and why it cannot ("" when it can). The random draws of its checks depend on the
+    seed and its name only, so a batch is judged alike wherever it is checked (in this process,
+    or in the pytest-xdist worker that holds it)."""
+    assert term.exact is not None
+    if term.call is not None and term.call.stacked:
+        # Mapped with jax.vmap: each case is evaluated on its own, nothing to prove.
+        return "in one call (jax.vmap)", ""
+    rng = np.random.default_rng([seed, 0x5EED, zlib.crc32(term.name.encode())])
+    why = _batch_disagreement(term, problem, points, rng)
+    return f"in one call (checked against their own calls at {1 + CHECK_POINTS} points)", why
+
+
 def verify_batches(
     terms: list[Term], slots: list[Slot], seed: int
 ) -> tuple[list[Term], list[str], list[str]]:
@@ -208,20 +225,15 @@ def verify_batches(
         if term.exact is None:
             out.append(term)
             continue
-        if term.call is not None and term.call.stacked:
-            # Mapped with jax.vmap: each case is evaluated on its own, nothing to prove.
-            kept.append(f"batched {term.name}: {len(term.exact)} cases in one call (jax.vmap)")
-            out.append(term)
-            continue
-        why = _batch_disagreement(term, problem, points, rng)
+        if term.remote is not None:
+            how, why = term.remote.verify(slots, points, seed)  # where its cases live
+        else:
+            how, why = batch_proof(term, problem, points, seed)
         if why:
             split.append(f"{term.name}: {len(term.exact)} cases evaluated one by one ({why})")
             out.extend(term.exact)
         else:
-            kept.append(
-                f"batched {term.name}: {len(term.exact)} cases in one call (checked against "
-                f"their own calls at {1 + CHECK_POINTS} points)"
-            )
+            kept.append(f"batched {term.name}: {len(term.exact)} cases {how}")
             out.append(term)
     return out, kept, split
 

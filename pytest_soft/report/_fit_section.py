@@ -217,13 +217,23 @@ def render_fit(
 
 
 def _backend_lines(result: FitResult) -> list[str]:
+    lines = []
+    if result.workers is not None:
+        w = result.workers
+        shares = ", ".join(f"{worker} {n}" for worker, n in w.shards)
+        lines.append(
+            f"evaluated on {len(w.shards)} pytest-xdist worker{'s' if len(w.shards) != 1 else ''}"
+            f" (soft test cases each: {shares}): {w.rounds} rounds of requests, "
+            f"{w.messaging_ms:.2f} ms of messaging each"
+        )
     if "jax" not in result.backend:
-        return []
+        return lines
     return [
+        *lines,
         f"backend {result.backend}: JAX compiled {result.compiled} function"
         f"{'s' if result.compiled != 1 else ''} in {result.compile_seconds:.2f} s (part of the "
         "fit's time)"
-        + (", in float64 (jax_enable_x64 on for the fit only)" if result.float64 else "")
+        + (", in float64 (jax_enable_x64 on for the fit only)" if result.float64 else ""),
     ]
 
 

@@ -106,6 +106,15 @@ def _fit_document(
         "compiled": fit.compiled,
         "compile_seconds": fit.compile_seconds,
         "float64": bool(fit.float64),
+        "workers": None
+        if fit.workers is None
+        else {
+            "cases": dict(fit.workers.shards),
+            "requests": fit.workers.requests,
+            "rounds": fit.workers.rounds,
+            "wait_seconds": fit.workers.wait_seconds,
+            "busy_seconds": fit.workers.busy_seconds,
+        },
         "warnings": list(fit.warnings),
         "notes": list(fit.notes),
         "dry_run": dry_run,
