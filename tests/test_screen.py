@@ -239,6 +239,21 @@ def test_a_first_start_left_early_is_polished_when_no_restart_does_better():
     assert with_restarts.loss_after == pytest.approx(alone.loss_after, rel=1e-12)
 
 
+def test_a_negative_loss_does_not_end_the_restarts():
+    # A score that can go below 0 (L-BFGS-B): the first start settles in a side valley at
+    # loss -0.51 (x near 3.1); a negative loss is not "0 to rounding", so the restarts run on
+    # and reach the deepest valley, -1 at 0.
+    theta = Parameters(x=Param(2.0, bounds=(-4.0, 4.0)))
+    term = Term("bowl", lambda: 0.05 * theta.x**2 - anp.cos(2.0 * theta.x))
+    alone = fit([term])
+    assert alone.loss_after == pytest.approx(0.05 * np.pi**2 - 1.0, abs=0.02)
+    result = fit([term], restarts=3, seed=0)
+    assert "0 to rounding" not in result.stop_reason
+    assert result.starts_run == 4
+    assert result.parameters[0].after == pytest.approx(0.0, abs=1e-6)
+    assert result.loss_after == pytest.approx(-1.0, abs=1e-12)
+
+
 @pytest.mark.parametrize(("method", "options"), [("adam", {"lr": 0.05}), ("sgd", {"lr": 3e-5})])
 def test_first_order_methods_start_from_the_screened_points(sine_example, method, options):
     plain = fit([sine_example], method=method, max_iter=300, **options)

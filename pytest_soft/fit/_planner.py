@@ -422,6 +422,9 @@ def _fit_block(
             fit_warnings.append(message)
             warnings.warn(SoftWarning(message), stacklevel=3)
 
+    # Scores 0 or more at the start are taken for losses (as "auto" does when choosing least
+    # squares): only then does a loss of 0 mean no other start can do better.
+    scores_are_losses = all(np.all(v >= 0) for v in values0)
     lr = settings.lr if settings.lr is not None else DEFAULT_LR.get(method_used, 0.01)
     rng = np.random.default_rng(seed)
     total_starts = 1 + settings.restarts
@@ -544,7 +547,7 @@ def _fit_block(
         if ended.kind is StopKind.TIME_BUDGET:
             stop = ended
             break
-        settled = _nothing_left_to_gain(problem, best_x, best_loss)
+        settled = _nothing_left_to_gain(problem, best_x, best_loss, scores_are_losses)
         if settled:
             if start < total_starts - 1:
                 skipped = f"{settled}, so {total_starts - 1 - start} more start(s) skipped"
@@ -618,10 +621,15 @@ def _by_name(terms: Sequence[Term], values: Sequence[np.ndarray]) -> dict[str, f
     return out
 
 
-def _nothing_left_to_gain(problem: Problem, x: np.ndarray, loss: float) -> str:
+def _nothing_left_to_gain(
+    problem: Problem, x: np.ndarray, loss: float, scores_are_losses: bool
+) -> str:
     """Why no further start can do meaningfully better than the loss at x, or "": the loss is
-    0 to rounding, or every soft test has a threshold and is within it."""
-    if loss <= MIN_IMPROVEMENT_ABS:
+    0 to rounding (for scores that are losses, 0 or more), or every soft test has a threshold
+    and is within it."""
+    # Scores that can go below 0 have no floor at 0: a loss of -0.4 (or of 0) says nothing
+    # about what another start might reach (the restarts were skipped on every negative loss).
+    if scores_are_losses and 0.0 <= loss <= MIN_IMPROVEMENT_ABS:
         return "the loss is 0 to rounding"
     if all(t.threshold is not None for t in problem.terms):
         scores = problem.scores(x)
