@@ -438,10 +438,14 @@ def _fit_block(
     screen = screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
     ends: list[np.ndarray] = []
     runs: list[opt.Run] = []
-    # Least squares and L-BFGS-B lower the loss at every iteration, so a loss that settles
-    # above one already found marks a worse valley (Adam's and SGD's steps are too noisy, and
-    # the derivative-free methods' iterations too uneven, to tell).
-    leaving = settings.restarts > 0 and method_used in ("lsq", "lbfgs")
+    # Least squares (Gauss-Newton steps in a trust region) lowers the loss at every iteration
+    # and, near a valley's floor, at a rate that shows where the floor is: a loss that settles
+    # above one already found marks a worse valley. L-BFGS-B's progress does not: on least-
+    # squares problems it crawls at under 0.1% an iteration and then falls again (MGH Meyer
+    # and Osborne 1 lost their answers; benchmarks/restarts_audit.py), and a left start
+    # fitted on afresh loses its curvature memory. Adam's and SGD's steps are too noisy, and
+    # the derivative-free methods' iterations too uneven, to tell. Those run every start out.
+    leaving = settings.restarts > 0 and method_used == "lsq"
 
     def local_fit(run: opt.Run, x_start: np.ndarray) -> Stop:
         nonlocal method_used
@@ -457,6 +461,7 @@ def _fit_block(
                     # auto chose least squares because every score was 0 or more at the
                     # start; one went below 0, so L-BFGS-B (any score) goes on from the best.
                     method_used = "lbfgs"
+                    run.leave_above = None  # L-BFGS-B runs to its end (see leaving)
                     x_best = run.best_x if run.best_x is not None else x_start
                     ended = opt.run_lbfgs(run, x_best, tol)
             elif method_used == "lbfgs":
@@ -527,7 +532,7 @@ def _fit_block(
             t0=t0,
             progress=settings.progress,
         )
-        if leaving:
+        if leaving and method_used == "lsq":
             # The first start is left once its loss settles (and polished below if no restart
             # does better); a restart, once it settles above the lowest loss already seen, the
             # screen's included (opt.Run.leave_above).
