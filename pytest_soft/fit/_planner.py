@@ -56,6 +56,19 @@ from ._verify import (
     verify_batches,
 )
 
+#: With restarts, the methods whose starts are left early: a start whose loss settles (two
+#: iterations in a row each lowering it by less than opt.SETTLING) above the lowest loss
+#: already found is stopped there, the first start whenever its loss settles (and fitted on
+#: to --fit-tol if it stays best). None by default. Chosen on benchmarks/multimodal.py's six
+#: problems (with the two-stage screen, 3.5-6.2x fewer evaluations there), it lost answers
+#: out of sample (benchmarks/restarts_audit.py, seeds 0-9, 5 and 10 restarts): with least
+#: squares 12 of 660 fits ended worse (Rastrigin; 2 lost the global minimum), with L-BFGS-B
+#: 27 of 640 (MGH Osborne 1 lost its published minimum in 15 of 20 fits; Meyer; Griewank).
+#: A loss settling at under 0.1% an iteration can still fall a long way (L-BFGS-B crawls on
+#: least-squares problems), and a first fit cut short also shrinks the screen sized from it.
+#: A wrong minimum reported as the fit's answer costs more than the time saved.
+LEAVE_EARLY: frozenset[str] = frozenset()
+
 
 def fit(
     terms: Sequence[Term],
@@ -438,14 +451,8 @@ def _fit_block(
     screen = screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
     ends: list[np.ndarray] = []
     runs: list[opt.Run] = []
-    # Least squares (Gauss-Newton steps in a trust region) lowers the loss at every iteration
-    # and, near a valley's floor, at a rate that shows where the floor is: a loss that settles
-    # above one already found marks a worse valley. L-BFGS-B's progress does not: on least-
-    # squares problems it crawls at under 0.1% an iteration and then falls again (MGH Meyer
-    # and Osborne 1 lost their answers; benchmarks/restarts_audit.py), and a left start
-    # fitted on afresh loses its curvature memory. Adam's and SGD's steps are too noisy, and
-    # the derivative-free methods' iterations too uneven, to tell. Those run every start out.
-    leaving = settings.restarts > 0 and method_used == "lsq"
+    # Starts left early (see LEAVE_EARLY): none by default.
+    leaving = settings.restarts > 0 and method_used in LEAVE_EARLY
 
     def local_fit(run: opt.Run, x_start: np.ndarray) -> Stop:
         nonlocal method_used
@@ -461,7 +468,8 @@ def _fit_block(
                     # auto chose least squares because every score was 0 or more at the
                     # start; one went below 0, so L-BFGS-B (any score) goes on from the best.
                     method_used = "lbfgs"
-                    run.leave_above = None  # L-BFGS-B runs to its end (see leaving)
+                    if "lbfgs" not in LEAVE_EARLY:
+                        run.leave_above = None
                     x_best = run.best_x if run.best_x is not None else x_start
                     ended = opt.run_lbfgs(run, x_best, tol)
             elif method_used == "lbfgs":
@@ -532,7 +540,7 @@ def _fit_block(
             t0=t0,
             progress=settings.progress,
         )
-        if leaving and method_used == "lsq":
+        if leaving and method_used in LEAVE_EARLY:
             # The first start is left once its loss settles (and polished below if no restart
             # does better); a restart, once it settles above the lowest loss already seen, the
             # screen's included (opt.Run.leave_above).
