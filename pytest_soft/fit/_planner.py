@@ -56,6 +56,19 @@ from ._verify import (
     verify_batches,
 )
 
+#: With restarts, the methods whose starts are left early: a start whose loss settles (two
+#: iterations in a row each lowering it by less than opt.SETTLING) above the lowest loss
+#: already found is stopped there, the first start whenever its loss settles (and fitted on
+#: to --fit-tol if it stays best). None by default. Chosen on benchmarks/multimodal.py's six
+#: problems (with the two-stage screen, 3.5-6.2x fewer evaluations there), it lost answers
+#: out of sample (benchmarks/restarts_audit.py, seeds 0-9, 5 and 10 restarts): with least
+#: squares 12 of 660 fits ended worse (Rastrigin; 2 lost the global minimum), with L-BFGS-B
+#: 27 of 640 (MGH Osborne 1 lost its published minimum in 15 of 20 fits; Meyer; Griewank).
+#: A loss settling at under 0.1% an iteration can still fall a long way (L-BFGS-B crawls on
+#: least-squares problems), and a first fit cut short also shrinks the screen sized from it.
+#: A wrong minimum reported as the fit's answer costs more than the time saved.
+LEAVE_EARLY: frozenset[str] = frozenset()
+
 
 def fit(
     terms: Sequence[Term],
@@ -416,6 +429,9 @@ def _fit_block(
             fit_warnings.append(message)
             warnings.warn(SoftWarning(message), stacklevel=3)
 
+    # Scores 0 or more at the start are taken for losses (as "auto" does when choosing least
+    # squares): only then does a loss of 0 mean no other start can do better.
+    scores_are_losses = all(np.all(v >= 0) for v in values0)
     lr = settings.lr if settings.lr is not None else DEFAULT_LR.get(method_used, 0.01)
     rng = np.random.default_rng(seed)
     total_starts = 1 + settings.restarts
@@ -429,10 +445,8 @@ def _fit_block(
     screen = screen_starts(problem, x_clipped, 0, seed, column_used, deadline, fit_warnings)
     ends: list[np.ndarray] = []
     runs: list[opt.Run] = []
-    # Least squares and L-BFGS-B lower the loss at every iteration, so a loss that settles
-    # above one already found marks a worse valley (Adam's and SGD's steps are too noisy, and
-    # the derivative-free methods' iterations too uneven, to tell).
-    leaving = settings.restarts > 0 and method_used in ("lsq", "lbfgs")
+    # Starts left early (see LEAVE_EARLY): none by default.
+    leaving = settings.restarts > 0 and method_used in LEAVE_EARLY
 
     def local_fit(run: opt.Run, x_start: np.ndarray) -> Stop:
         nonlocal method_used
@@ -448,6 +462,8 @@ def _fit_block(
                     # auto chose least squares because every score was 0 or more at the
                     # start; one went below 0, so L-BFGS-B (any score) goes on from the best.
                     method_used = "lbfgs"
+                    if "lbfgs" not in LEAVE_EARLY:
+                        run.leave_above = None
                     x_best = run.best_x if run.best_x is not None else x_start
                     ended = opt.run_lbfgs(run, x_best, tol)
             elif method_used == "lbfgs":
@@ -518,7 +534,7 @@ def _fit_block(
             t0=t0,
             progress=settings.progress,
         )
-        if leaving:
+        if leaving and method_used in LEAVE_EARLY:
             # The first start is left once its loss settles (and polished below if no restart
             # does better); a restart, once it settles above the lowest loss already seen, the
             # screen's included (opt.Run.leave_above).
@@ -538,7 +554,7 @@ def _fit_block(
         if ended.kind is StopKind.TIME_BUDGET:
             stop = ended
             break
-        settled = _nothing_left_to_gain(problem, best_x, best_loss)
+        settled = _nothing_left_to_gain(problem, best_x, best_loss, scores_are_losses)
         if settled:
             if start < total_starts - 1:
                 skipped = f"{settled}, so {total_starts - 1 - start} more start(s) skipped"
@@ -612,10 +628,15 @@ def _by_name(terms: Sequence[Term], values: Sequence[np.ndarray]) -> dict[str, f
     return out
 
 
-def _nothing_left_to_gain(problem: Problem, x: np.ndarray, loss: float) -> str:
+def _nothing_left_to_gain(
+    problem: Problem, x: np.ndarray, loss: float, scores_are_losses: bool
+) -> str:
     """Why no further start can do meaningfully better than the loss at x, or "": the loss is
-    0 to rounding, or every soft test has a threshold and is within it."""
-    if loss <= MIN_IMPROVEMENT_ABS:
+    0 to rounding (for scores that are losses, 0 or more), or every soft test has a threshold
+    and is within it."""
+    # Scores that can go below 0 have no floor at 0: a loss of -0.4 (or of 0) says nothing
+    # about what another start might reach (the restarts were skipped on every negative loss).
+    if scores_are_losses and 0.0 <= loss <= MIN_IMPROVEMENT_ABS:
         return "the loss is 0 to rounding"
     if all(t.threshold is not None for t in problem.terms):
         scores = problem.scores(x)
