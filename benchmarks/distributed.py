@@ -121,6 +121,39 @@ def body_seconds(root: Path) -> float:
     return float(out.stdout)
 
 
+PING = """
+while True:
+    message = channel.receive()
+    if message is None:
+        break
+    channel.send(message)
+"""
+
+
+def execnet_floor(workers: int, rounds: int = 2000) -> float:
+    """execnet's own round trip, the floor under the fit's messaging: one small message to
+    each of ``workers`` popen gateways and back, sent together, median seconds a round."""
+    import execnet
+
+    group = execnet.Group()
+    try:
+        channels = [group.makegateway("popen").remote_exec(PING) for _ in range(workers)]
+        message = ("eval", "scores", b"x" * 64, b"\0" * 16)
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for channel in channels:
+                channel.send(message)
+            for channel in channels:
+                channel.receive()
+            times.append(time.perf_counter() - t0)
+        for channel in channels:
+            channel.send(None)
+        return statistics.median(times)
+    finally:
+        group.terminate(timeout=5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -175,6 +208,11 @@ def main() -> None:
         f"{fitn / iterations * 1e3:12.1f}ms{fit1 / fitn:9.2f}x"
     )
     print(f"{'whole pytest run':26s}{wall1:13.2f}s{walln:13.2f}s{wall1 / walln:9.2f}x")
+    floor = execnet_floor(n)
+    print(
+        f"execnet's own round trip to {n} popen gateways (a small message each, sent "
+        f"together): {floor * 1e6:.0f} µs, the floor under a round"
+    )
     print(
         f"messaging: {messaging * 1e6:.0f} µs per round of requests (one request per worker, "
         f"sent together) beyond the slowest worker's own work; {rounds_per_iteration:.1f} "
