@@ -545,8 +545,9 @@ class Server:
         else:
             self.problems.move_to_end(header)
         point = np.frombuffer(x, dtype="<f8").copy()
+        second: list[np.ndarray] = []
         if kind == "scores":
-            first, second = problem.scores(point), []
+            first = problem.scores(point)
         elif kind == "gradients":
             first, second = problem.gradients(point)
         else:
